@@ -1,0 +1,69 @@
+"""The `python -m monet_gan <command>` entry point.
+
+Each command lives in the module of the stage it belongs to; that module defines
+`add_arguments(parser)` and `run(args)`. Only the chosen command's module is imported, so
+`--help` answers at once instead of waiting for TensorFlow to load.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+
+from monet_gan.errors import UserError
+
+# Command name -> (module, one-line description). The order is the order of the data's path.
+COMMANDS = {
+    "download": ("monet_gan.download", "Fetch the competition data with the Kaggle API."),
+    "look": ("monet_gan.preview", "Count the images per domain and save a PNG grid of a few."),
+    "make-tfrecords": (
+        "monet_gan.tfrecord_writer",
+        "Turn a folder of JPEGs into TFRecord shards in Kaggle's schema.",
+    ),
+    "train": ("monet_gan.train", "Train a CycleGAN on photos and Monet paintings."),
+    "demo": ("monet_gan.demo", "Train briefly on a built-in synthetic set (no downloads)."),
+    "generate": ("monet_gan.submission", "Paint photos with a trained generator into images.zip."),
+    "mifid": ("monet_gan.mifid", "Score generated images against real Monets (FID, KID, MiFID)."),
+}
+
+
+def _top_level_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m monet_gan",
+        description="CycleGAN for Kaggle's 'I'm Something of a Painter Myself'.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n"
+        + "\n".join(f"  {name:16s}{help_text}" for name, (_, help_text) in COMMANDS.items())
+        + "\n\nRun `python -m monet_gan COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("command", choices=list(COMMANDS), metavar="COMMAND")
+    return parser
+
+
+def run_command(module_name, prog, description, argv):
+    """Parses `argv` for one command module and runs it, turning user errors into exit code 2."""
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    module.add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return module.run(args) or 0
+    except (UserError, ValueError, FileNotFoundError) as error:
+        # A user error is reported as one line; the traceback would only bury it.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        _top_level_parser().parse_args(argv[:1] or ["--help"])
+        return 2
+    # TensorFlow's C++ start-up chatter hides the program's own output on the command line.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    name = argv[0]
+    module_name, description = COMMANDS[name]
+    return run_command(module_name, f"python -m monet_gan {name}", description, argv[1:])

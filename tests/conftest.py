@@ -1,0 +1,39 @@
+"""Shared fixtures: the real competition data when present, and two logical CPU devices.
+
+TensorFlow fixes its device list on first use, so the split of the one physical CPU into two
+logical devices (what MirroredStrategy tests need) happens here, before any test runs.
+"""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest
+import tensorflow as tf
+
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "gan-getting-started"
+SHARED_WEIGHTS = PROJECT_ROOT.parent / "shared" / "weights"
+
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+)
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """The real competition files beside the project, or a skip that says why."""
+    if not (SHARED_DATA / "monet_jpg").is_dir():
+        pytest.skip(f"real competition data not found at {SHARED_DATA} (present in CI)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared_weights():
+    """The SqueezeNet v1.1 ImageNet weights beside the project, or a skip that says why."""
+    path = SHARED_WEIGHTS / "squeezenet_v1.1_imagenet_notop.h5"
+    if not path.is_file():
+        pytest.skip(f"SqueezeNet weights not found at {path} (present in CI)")
+    return path
