@@ -1,0 +1,157 @@
+"""Per-direction composite models: one generator trained through a frozen critic and a frozen partner.
+
+A CycleGAN has two directions. For each one, a composite model joins
+
+    forward generator  ->  target-domain discriminator   (adversarial verdict on the fake)
+    forward generator  on  a real target image            (identity mapping)
+    forward, then backward generator                       (forward cycle: source -> source)
+    backward, then forward generator                       (backward cycle: target -> target)
+
+so one call computes every term of that generator's loss. Inside a composite only the forward
+generator learns. Keras 3 no longer freezes sub-models by snapshotting `trainable` at compile
+time as tf.keras 2 did, so the freezing here is explicit: `update_generator` differentiates with
+respect to the forward generator's variables only and hands exactly those to the optimizer. The
+discriminator and the backward generator are read, never written.
+"""
+
+import keras
+import tensorflow as tf
+
+from monet_gan import diffaugment
+from monet_gan import losses
+
+
+@keras.saving.register_keras_serializable(package="monet_gan")
+class DiffAugmentation(keras.layers.Layer):
+    """Applies DiffAugment in front of a discriminator; the identity when the policy is empty."""
+
+    def __init__(self, policy="", **kwargs):
+        super().__init__(**kwargs)
+        self.policy = policy
+
+    def call(self, images):
+        if not self.policy:
+            return images
+        return diffaugment.diff_augment(images, policy=self.policy)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "policy": self.policy}
+
+
+def build_composite(forward_generator, discriminator, backward_generator, augment_policy="", name=None):
+    """Joins the three networks of one direction into a functional model.
+
+    Args:
+        forward_generator: the generator this composite trains (source -> target domain).
+        discriminator: the target domain's discriminator; frozen here.
+        backward_generator: the other direction's generator (target -> source); frozen here.
+        augment_policy: DiffAugment policy applied to the fake before the discriminator, so the
+            generator is judged on the same augmented view the discriminator learns from.
+        name: the model's name, e.g. "photo_to_monet_composite".
+
+    Returns:
+        A keras.Model taking `[real_source, real_target]` and returning a dict with the fake,
+        the discriminator's verdict on it, the identity mapping, and both cycles.
+    """
+    image_shape = forward_generator.input_shape[1:]
+    if tuple(backward_generator.input_shape[1:]) != tuple(image_shape):
+        raise ValueError(
+            f"The generators' input shapes differ: {forward_generator.input_shape} and "
+            f"{backward_generator.input_shape}."
+        )
+    real_source = keras.Input(shape=image_shape, name="real_source")
+    real_target = keras.Input(shape=image_shape, name="real_target")
+    augmentation = DiffAugmentation(augment_policy, name="diff_augment")
+
+    fake = forward_generator(real_source)
+    verdict = discriminator(augmentation(fake))
+    identity = forward_generator(real_target)
+    forward_cycle = backward_generator(fake)
+    backward_cycle = forward_generator(backward_generator(real_target))
+
+    outputs = {
+        "fake": fake,
+        "verdict": verdict,
+        "identity": identity,
+        "forward_cycle": forward_cycle,
+        "backward_cycle": backward_cycle,
+    }
+    return keras.Model([real_source, real_target], outputs, name=name)
+
+
+class Direction:
+    """One direction of the CycleGAN: its composite, the networks it trains, and their losses.
+
+    Args:
+        composite: the model from `build_composite`.
+        forward_generator: the network whose variables the composite update changes.
+        config: the TrainConfig (loss kind, weights, labels).
+    """
+
+    def __init__(self, composite, forward_generator, config):
+        self.composite = composite
+        self.forward_generator = forward_generator
+        self.config = config
+
+    def generator_losses(self, real_source, real_target, training=True):
+        """Per-example losses of this direction's generator, and the composite's outputs."""
+        outputs = self.composite([real_source, real_target], training=training)
+        adversarial = losses.generator_adversarial_loss(
+            self.config.loss, outputs["verdict"], real_label=self.config.real_label
+        )
+        cycle = losses.cycle_loss(real_source, outputs["forward_cycle"]) + losses.cycle_loss(
+            real_target, outputs["backward_cycle"]
+        )
+        identity = losses.identity_loss(real_target, outputs["identity"])
+        total = (
+            adversarial
+            + self.config.cycle_weight * cycle
+            + self.config.identity_loss_weight * identity
+        )
+        per_example = {"total": total, "adversarial": adversarial, "cycle": cycle, "identity": identity}
+        return per_example, outputs
+
+    def update_generator(self, optimizer, real_source, real_target):
+        """One optimizer step on the forward generator's variables, and nothing else.
+
+        The tape sees every network, but the gradient is taken with respect to the forward
+        generator alone and only those variables reach the optimizer: this is what keeps the
+        discriminator and the backward generator frozen inside the composite.
+        """
+        variables = self.forward_generator.trainable_variables
+        with tf.GradientTape() as tape:
+            per_example, outputs = self.generator_losses(real_source, real_target)
+            # Averaging over the global batch makes the replicas' summed gradients a mean.
+            loss = tf.nn.compute_average_loss(per_example["total"])
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables))
+        return per_example, outputs
+
+
+def update_discriminator(discriminator, optimizer, real, fake, config, augmentation=None):
+    """One optimizer step on a discriminator's variables: real images against (pooled) fakes.
+
+    Returns the per-example loss and the fraction of patches judged correctly on each side.
+    """
+    variables = discriminator.trainable_variables
+    fake = tf.stop_gradient(fake)
+    if augmentation is not None:
+        real, fake = augmentation(real), augmentation(fake)
+    with tf.GradientTape() as tape:
+        real_logits = discriminator(real, training=True)
+        fake_logits = discriminator(fake, training=True)
+        per_example = losses.discriminator_loss(
+            config.loss, real_logits, fake_logits,
+            real_label=config.real_label, fake_label=config.fake_label,
+        )
+        loss = tf.nn.compute_average_loss(per_example)
+    gradients = tape.gradient(loss, variables)
+    optimizer.apply_gradients(zip(gradients, variables))
+    # LSGAN's outputs are scores around the labels, the other losses' are logits around zero.
+    threshold = 0.5 * (config.real_label + config.fake_label) if config.loss == "lsgan" else 0.0
+    real_accuracy = tf.reduce_mean(tf.cast(real_logits > threshold, tf.float32), axis=[1, 2, 3])
+    fake_accuracy = tf.reduce_mean(tf.cast(fake_logits <= threshold, tf.float32), axis=[1, 2, 3])
+    return per_example, real_accuracy, fake_accuracy

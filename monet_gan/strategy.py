@@ -1,0 +1,129 @@
+"""Choosing where training runs: TPU, several machines, several GPUs, one GPU, or the CPU.
+
+Everything that holds variables (networks, optimizers, image pools) must be created inside the
+chosen strategy's `scope()`, and the global batch is split evenly across its replicas.
+"""
+
+import glob
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+from monet_gan.errors import UserError
+
+STRATEGY_CHOICES = ("auto", "tpu", "multiworker", "gpus", "cpu")
+
+
+def _tpu_names():
+    """The TPU addresses worth trying, most specific first."""
+    names = []
+    # Older Kaggle TPU nodes (and Colab) name a remote TPU in TPU_NAME.
+    if os.environ.get("TPU_NAME"):
+        names.append(os.environ["TPU_NAME"])
+    # On a TPU VM the chips are local devices of this machine.
+    if glob.glob("/dev/accel*") or os.environ.get("TPU_ACCELERATOR_TYPE"):
+        names.append("local")
+    return names
+
+
+def _connect_tpu():
+    for name in _tpu_names():
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver.connect(tpu=name)
+        except (ValueError, tf.errors.OpError, RuntimeError):
+            continue
+        return tf.distribute.TPUStrategy(resolver)
+    return None
+
+
+def _parse_tf_config():
+    """The TF_CONFIG cluster description, or None when unset. A bad one is a UserError."""
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        return None
+    try:
+        tf_config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UserError(f"TF_CONFIG is not valid JSON ({error}): {text!r}") from None
+    if not isinstance(tf_config, dict) or "cluster" not in tf_config or "task" not in tf_config:
+        raise UserError(
+            f"TF_CONFIG needs 'cluster' and 'task' entries, found {text!r}. Example: "
+            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+            '"task": {"type": "worker", "index": 0}}'
+        )
+    return tf_config
+
+
+def get_strategy(kind="auto", verbose=True):
+    """Returns the tf.distribute strategy for this machine.
+
+    Args:
+        kind: "auto" picks, in order, a TPU, several machines (TF_CONFIG), several GPUs, one
+            GPU, then the CPU. "tpu", "multiworker", "gpus" and "cpu" insist on one and fail
+            with a UserError naming what was found when it is not there.
+        verbose: print the choice and the replica count.
+    """
+    if kind not in STRATEGY_CHOICES:
+        raise ValueError(f"Unknown strategy {kind!r}; expected one of {STRATEGY_CHOICES}.")
+    strategy = None
+    gpus = tf.config.list_physical_devices("GPU")
+    if kind in ("auto", "tpu"):
+        strategy = _connect_tpu()
+        if strategy is None and kind == "tpu":
+            raise UserError(
+                "A TPU was asked for but none was found (no TPU_NAME, no /dev/accel* device). "
+                "On Kaggle, choose Settings -> Accelerator -> TPU VM."
+            )
+    if strategy is None and kind in ("auto", "multiworker"):
+        if _parse_tf_config() is not None:
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        elif kind == "multiworker":
+            raise UserError("A multi-worker run needs TF_CONFIG describing the cluster; it is unset.")
+    if strategy is None and kind in ("auto", "gpus"):
+        if len(gpus) > 1:
+            strategy = tf.distribute.MirroredStrategy()
+        elif len(gpus) == 1:
+            strategy = tf.distribute.OneDeviceStrategy("/gpu:0")
+        elif kind == "gpus":
+            raise UserError("GPUs were asked for but TensorFlow sees none.")
+    if strategy is None:
+        strategy = tf.distribute.get_strategy()
+    if verbose:
+        print(f"strategy: {describe(strategy)}")
+    return strategy
+
+
+def describe(strategy):
+    """A one-line description, e.g. 'TPUStrategy with 8 replicas'."""
+    replicas = strategy.num_replicas_in_sync
+    return f"{type(strategy).__name__} with {replicas} replica{'s' if replicas != 1 else ''}"
+
+
+def is_tpu(strategy):
+    return isinstance(strategy, tf.distribute.TPUStrategy)
+
+
+def use_mixed_precision(strategy, setting="auto"):
+    """Sets Keras' global dtype policy for the run and returns its name.
+
+    bfloat16 halves memory traffic on TPU matrix units without the loss scaling float16 needs;
+    the networks keep normalization statistics, losses and the generators' outputs in float32.
+    On CPUs and GPUs "auto" keeps float32, which is what those devices run fastest here.
+    """
+    enabled = setting == "on" or (setting == "auto" and is_tpu(strategy))
+    policy = "mixed_bfloat16" if enabled else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+def check_global_batch(global_batch_size, strategy):
+    """The per-replica batch size; a global batch the replicas cannot share evenly is a UserError."""
+    replicas = strategy.num_replicas_in_sync
+    if global_batch_size % replicas:
+        raise UserError(
+            f"The global batch size {global_batch_size} is not divisible by the "
+            f"{replicas} replicas of {type(strategy).__name__}; use a multiple of {replicas}."
+        )
+    return global_batch_size // replicas

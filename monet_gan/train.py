@@ -1,0 +1,252 @@
+"""The trainer: from a data directory and a config to a run directory, resumable at every epoch.
+
+    python -m monet_gan train --data-dir tfrecords --run-dir runs/main
+
+A run directory holds everything a run produces:
+
+    config.json                   the settings; a resumed run must match its architecture
+    checkpoints/                  weights, optimizer states, image pools, the epoch counter
+    photo_to_monet.keras          the exported photo->Monet generator (what submit.py uses)
+    photo_to_monet_ema.keras      its exponential moving average, when enabled
+    log.csv                       one row of losses and accuracies per epoch
+    samples/epoch_NNN.png         fixed photos, painted, and painted back to photos
+    loss_curves.png               the losses so far
+
+Running the same command again after an interruption continues from the last finished epoch.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from monet_gan import config as config_lib
+from monet_gan import cyclegan
+from monet_gan import data
+from monet_gan import plots
+from monet_gan import strategy as strategy_lib
+from monet_gan.errors import UserError
+
+CONFIG_FILE = "config.json"
+LOG_FILE = "log.csv"
+CHECKPOINT_DIR = "checkpoints"
+GENERATOR_FILE = "photo_to_monet.keras"
+EMA_GENERATOR_FILE = "photo_to_monet_ema.keras"
+
+
+def prepare_run_dir(run_dir, config):
+    """Creates the run directory, or checks that an existing one was made with this architecture."""
+    os.makedirs(run_dir, exist_ok=True)
+    config_path = os.path.join(run_dir, CONFIG_FILE)
+    if os.path.exists(config_path):
+        saved = config_lib.TrainConfig.from_json(config_path)
+        mismatches = config.architecture_mismatches(saved)
+        if mismatches:
+            raise UserError(
+                f"The run directory {run_dir} was made with a different architecture ("
+                + "; ".join(mismatches)
+                + "). Use a new --run-dir, or the run's own settings."
+            )
+    config.to_json(config_path)
+
+
+def make_checkpoint(model, epoch):
+    """Everything a resumed run needs: weights, optimizer states (with EMA), image pools, epoch."""
+    return tf.train.Checkpoint(
+        epoch=epoch,
+        **model.networks,
+        **{f"{name}_optimizer": optimizer for name, optimizer in model.optimizers.items()},
+        fake_monet_pool=model.fake_monet_pool,
+        fake_photo_pool=model.fake_photo_pool,
+    )
+
+
+def export_generators(model, run_dir):
+    """Saves the photo->Monet generator, and its moving average when there is one, as .keras files."""
+    generator = model.photo_to_monet
+    paths = {"generator": os.path.join(run_dir, GENERATOR_FILE)}
+    _save_atomically(generator, paths["generator"])
+    optimizer = model.optimizers["photo_to_monet"]
+    if optimizer.use_ema:
+        # The optimizer keeps the averages; swap them in for the save, then put the live weights back.
+        variables = generator.trainable_variables
+        live_values = [variable.numpy() for variable in variables]
+        optimizer.finalize_variable_values(variables)
+        paths["ema_generator"] = os.path.join(run_dir, EMA_GENERATOR_FILE)
+        try:
+            _save_atomically(generator, paths["ema_generator"])
+        finally:
+            for variable, value in zip(variables, live_values):
+                variable.assign(value)
+    return paths
+
+
+def _save_atomically(network, path):
+    temporary_path = path[: -len(".keras")] + ".partial.keras"
+    network.save(temporary_path)
+    os.replace(temporary_path, path)
+
+
+def truncate_log(log_path, epoch):
+    """Drops log rows of epochs after the checkpoint, which a killed run may have written."""
+    if not os.path.exists(log_path):
+        return
+    with open(log_path) as file:
+        lines = file.readlines()
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epoch]
+    with open(log_path, "w") as file:
+        file.writelines(kept)
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training at the first NaN or infinite loss, naming the epoch and step.
+
+    Raising before the epoch ends means no checkpoint or export of the broken weights is written:
+    the run directory keeps the last good epoch, from which a lower learning rate can resume.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            if not np.isfinite(float(value)):
+                raise UserError(
+                    f"Training diverged: {name} is {float(value)} at epoch {self.epoch + 1}, "
+                    f"step {batch + 1}. No checkpoint was written for this epoch; try a lower "
+                    "--learning-rate or the lsgan loss, and run the same command to resume."
+                )
+
+
+class EpochArtifacts(keras.callbacks.Callback):
+    """At each epoch's end: checkpoint, export, sample grid and loss curves, in that order."""
+
+    def __init__(self, run_dir, checkpoint_manager, epoch_variable, sample_photos):
+        super().__init__()
+        self.run_dir = run_dir
+        self.checkpoint_manager = checkpoint_manager
+        self.epoch_variable = epoch_variable
+        self.sample_photos = sample_photos
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_variable.assign(epoch + 1)
+        self.checkpoint_manager.save(checkpoint_number=epoch + 1)
+        export_generators(self.model, self.run_dir)
+        self.save_samples(epoch + 1)
+        plots.save_loss_curves(
+            os.path.join(self.run_dir, LOG_FILE), os.path.join(self.run_dir, "loss_curves.png")
+        )
+
+    def save_samples(self, epoch_number):
+        painted = self.model.photo_to_monet(self.sample_photos, training=False)
+        reconstructed = self.model.monet_to_photo(painted, training=False)
+        columns = [self.sample_photos, painted, reconstructed]
+        rows = [[np.asarray(column[index]) for column in columns] for index in range(len(self.sample_photos))]
+        plots.save_image_grid(
+            rows,
+            os.path.join(self.run_dir, "samples", f"epoch_{epoch_number:03d}.png"),
+            column_titles=["photo", "painted", "painted back"],
+        )
+
+
+def resolve_sources(data_dir=None, photo_source=None, monet_source=None):
+    """The photo and Monet sources: given explicitly, or found in a Kaggle-layout data directory."""
+    if photo_source is None or monet_source is None:
+        found = data.find_data_dir(data_dir)
+        photo_source = photo_source or data.domain_source(found, "photo")
+        monet_source = monet_source or data.domain_source(found, "monet")
+    return photo_source, monet_source
+
+
+def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, strategy=None, verbose="auto"):
+    """Trains (or resumes) a CycleGAN run and returns a summary dict of what it wrote."""
+    strategy = strategy or strategy_lib.get_strategy()
+    strategy_lib.use_mixed_precision(strategy, config.mixed_precision)
+    strategy_lib.check_global_batch(config.batch_size, strategy)
+    prepare_run_dir(run_dir, config)
+
+    photo_source, monet_source = resolve_sources(data_dir, photo_source, monet_source)
+    photo_count = data.count_images(photo_source)
+    steps_per_epoch = config.steps_per_epoch or photo_count // config.batch_size
+    if steps_per_epoch == 0:
+        raise UserError(
+            f"Only {photo_count} photos in {photo_source}: fewer than one batch of {config.batch_size}."
+        )
+    dataset = data.training_dataset(
+        photo_source, monet_source, image_size=config.image_size,
+        global_batch_size=config.batch_size, augment=config.augment, seed=config.seed, repeat=True,
+    )
+    sample_photos = np.stack(
+        [image for image in data.load_images(photo_source, config.image_size).take(config.sample_count).as_numpy_iterator()]
+    )
+
+    total_steps = config.epochs * steps_per_epoch
+    with strategy.scope():
+        model = cyclegan.CycleGAN(config)
+        model.compile(total_steps, config.steps_per_execution, config.jit_compile)
+        epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        checkpoint = make_checkpoint(model, epoch_variable)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, CHECKPOINT_DIR), max_to_keep=2)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    initial_epoch = int(epoch_variable.numpy())
+    truncate_log(os.path.join(run_dir, LOG_FILE), initial_epoch)
+    if initial_epoch:
+        print(f"resuming {run_dir} after epoch {initial_epoch} of {config.epochs}")
+
+    callbacks = [
+        StopOnNonFiniteLoss(),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, LOG_FILE), append=True),
+        EpochArtifacts(run_dir, manager, epoch_variable, sample_photos),
+    ]
+    if initial_epoch < config.epochs:
+        model.fit(
+            dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+            initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose,
+        )
+    paths = export_generators(model, run_dir)
+    print(f"trained {config.epochs} epochs x {steps_per_epoch} steps; generator: {paths['generator']}")
+    return {"model": model, "steps_per_epoch": steps_per_epoch, **paths}
+
+
+# Command line.
+
+def add_arguments(parser):
+    parser.add_argument("--data-dir", help="Kaggle-layout data directory (default: look in tfrecords/ "
+                        "and /kaggle/input/gan-getting-started)")
+    parser.add_argument("--photos", help="photo source instead of --data-dir: folder, TFRecords or glob")
+    parser.add_argument("--monets", help="Monet source instead of --data-dir: folder, TFRecords or glob")
+    parser.add_argument("--run-dir", required=True, help="where checkpoints, exports and plots go")
+    parser.add_argument("--config", help="JSON file of TrainConfig values (flags override it)")
+    parser.add_argument("--smoke", action="store_true", help="start from the tiny CPU configuration")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--steps-per-epoch", type=int)
+    parser.add_argument("--image-size", type=int)
+    parser.add_argument("--batch-size", type=int, help="global batch size (all replicas together)")
+    parser.add_argument("--generator", choices=config_lib.GENERATOR_ARCHITECTURES)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--strategy", default="auto", choices=strategy_lib.STRATEGY_CHOICES)
+
+
+def config_from_args(args):
+    """The config a command line asks for: smoke or recipe defaults, then --config, then flags."""
+    config = config_lib.TrainConfig.smoke() if args.smoke else config_lib.TrainConfig()
+    if args.config:
+        if not os.path.exists(args.config):
+            raise UserError(f"Config file not found: {args.config}")
+        config = config_lib.TrainConfig.from_json(args.config)
+    return config.replace(
+        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, image_size=args.image_size,
+        batch_size=args.batch_size, generator=args.generator, learning_rate=args.learning_rate,
+        seed=args.seed,
+    )
+
+
+def run(args):
+    config = config_from_args(args)
+    train(
+        config, args.run_dir, data_dir=args.data_dir, photo_source=args.photos,
+        monet_source=args.monets, strategy=strategy_lib.get_strategy(args.strategy),
+    )
