@@ -1,0 +1,119 @@
+"""PNG figures: grids of images (photo / painted / reconstructed) and loss curves.
+
+Figures are drawn with matplotlib's object interface on the Agg canvas, never through pyplot, so
+nothing here changes the global backend of a notebook that imports it. Every file is written to a
+temporary name in its folder and then renamed, so a reader never sees half a PNG.
+"""
+
+import csv
+import math
+import os
+import tempfile
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from monet_gan.errors import UserError
+
+CELL_INCHES = 2.2
+
+
+def _save_figure(figure, path):
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    extension = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".partial-", suffix=f".{extension}")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            FigureCanvasAgg(figure)
+            figure.savefig(file, format=extension, dpi=100)
+        os.replace(temporary, path)
+    except BaseException:
+        os.remove(temporary)
+        raise
+
+
+def _displayable(image):
+    """An image in [-1, 1] (numpy array or tensor, HxWx3 or HxWx1) -> HxWx3 floats in [0, 1]."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"images must be HxWx3, got an array of shape {image.shape}")
+    return np.clip((image + 1.0) / 2.0, 0.0, 1.0)
+
+
+def save_image_grid(rows, path, row_titles=None, column_titles=None):
+    """Saves a grid of images in [-1, 1] as a PNG: one list per row, titles optional."""
+    rows = [list(row) for row in rows]
+    if not rows or not any(rows):
+        raise ValueError(f"rows must hold at least one image, got {len(rows)} empty rows")
+    columns = max(len(row) for row in rows)
+    if row_titles is not None and len(row_titles) != len(rows):
+        raise ValueError(f"got {len(row_titles)} row titles for {len(rows)} rows")
+    if column_titles is not None and len(column_titles) != columns:
+        raise ValueError(f"got {len(column_titles)} column titles for {columns} columns")
+    figure = Figure(figsize=(CELL_INCHES * columns, CELL_INCHES * len(rows)), layout="constrained")
+    axes = figure.subplots(len(rows), columns, squeeze=False)
+    for row_index, row in enumerate(rows):
+        for column_index in range(columns):
+            axis = axes[row_index][column_index]
+            # Ticks and frame off, but the axis kept on so the row title can sit at its left.
+            axis.set_xticks([])
+            axis.set_yticks([])
+            for spine in axis.spines.values():
+                spine.set_visible(False)
+            if column_index < len(row):
+                axis.imshow(_displayable(row[column_index]))
+            if column_index == 0 and row_titles is not None:
+                axis.set_ylabel(str(row_titles[row_index]))
+            if row_index == 0 and column_titles is not None:
+                axis.set_title(str(column_titles[column_index]))
+    _save_figure(figure, path)
+
+
+def _read_loss_columns(csv_path):
+    """Reads a CSVLogger-style file -> (epochs, {column: values}) of the numeric columns."""
+    try:
+        with open(csv_path, newline="") as file:
+            rows = list(csv.DictReader(file))
+    except FileNotFoundError:
+        raise UserError(f"loss log not found: {csv_path}") from None
+    if not rows or "epoch" not in rows[0]:
+        raise UserError(f"{csv_path} has no `epoch` column with rows below it")
+
+    def number(text):
+        try:
+            return float(text)
+        except (TypeError, ValueError):
+            return math.nan
+
+    epochs = [number(row["epoch"]) for row in rows]
+    columns = {}
+    for name in rows[0]:
+        # The learning rate has its own scale and would flatten the loss curves.
+        if name == "epoch" or name in ("lr", "learning_rate"):
+            continue
+        values = [number(row.get(name)) for row in rows]
+        if not all(math.isnan(value) for value in values):
+            columns[name] = values
+    if not columns:
+        raise UserError(f"{csv_path} has no numeric loss columns beside `epoch`")
+    return epochs, columns
+
+
+def save_loss_curves(csv_path, png_path):
+    """Plots every loss column of a CSV with an `epoch` column, one line per loss, as a PNG."""
+    epochs, columns = _read_loss_columns(csv_path)
+    figure = Figure(figsize=(8, 5), layout="constrained")
+    axis = figure.subplots()
+    marker = "o" if len(epochs) <= 30 else None
+    for name, values in columns.items():
+        axis.plot(epochs, values, label=name, marker=marker, markersize=3)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("loss")
+    axis.grid(True, alpha=0.3)
+    axis.legend(loc="best", fontsize="small")
+    _save_figure(figure, png_path)
