@@ -1,0 +1,207 @@
+"""The two custom layers the networks need: instance normalization and reflection padding.
+
+tensorflow-addons, where Kaggle's CycleGAN tutorial took `InstanceNormalization` from, reached
+end of life and does not work with Keras 3, so the layer is reimplemented here with the same
+math, defaults, weight shapes and weight order. Weights saved from a tfa-based model of the
+same architecture therefore load unchanged.
+"""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="monet_gan")
+class InstanceNormalization(keras.layers.Layer):
+    """Normalizes each channel of each sample over its spatial axes.
+
+    For every sample and channel the layer subtracts the mean and divides by
+    `sqrt(variance + epsilon)` over all axes except the batch axis and `axis`, then applies a
+    learned per-channel scale `gamma` and offset `beta`. This is the computation of
+    tensorflow-addons' `InstanceNormalization` (a `GroupNormalization` with `groups=-1`) and of
+    `keras.layers.GroupNormalization(groups=-1, epsilon=1e-3)`.
+
+    The statistics are computed in float32 even when the layer runs under a mixed-precision
+    policy, because a mean and variance over 256 x 256 values in bfloat16 (8 bits of
+    mantissa) would be too coarse to normalize with. The output is cast back to the layer's
+    compute dtype so the next layer sees the dtype it expects.
+
+    Args:
+        axis: the channel axis; -1 for channels-last images.
+        epsilon: added to the variance before the square root, as in tfa (1e-3).
+        center: whether to add the learned offset `beta`.
+        scale: whether to multiply by the learned scale `gamma`.
+        beta_initializer, gamma_initializer: initializers of the two weights (Kaggle's
+            tutorial uses `keras.initializers.RandomNormal(0.0, 0.02)` for gamma).
+        beta_regularizer, gamma_regularizer: optional weight regularizers.
+        beta_constraint, gamma_constraint: optional weight constraints.
+        **kwargs: base layer arguments such as `name` and `dtype`.
+    """
+
+    def __init__(
+        self,
+        axis=-1,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(axis, int) or isinstance(axis, bool):
+            raise ValueError(f"axis must be an integer, got axis={axis!r}")
+        if not epsilon > 0:
+            raise ValueError(f"epsilon must be positive, got epsilon={epsilon!r}")
+        self.axis = axis
+        self.epsilon = epsilon
+        self.center = center
+        self.scale = scale
+        self.beta_initializer = keras.initializers.get(beta_initializer)
+        self.gamma_initializer = keras.initializers.get(gamma_initializer)
+        self.beta_regularizer = keras.regularizers.get(beta_regularizer)
+        self.gamma_regularizer = keras.regularizers.get(gamma_regularizer)
+        self.beta_constraint = keras.constraints.get(beta_constraint)
+        self.gamma_constraint = keras.constraints.get(gamma_constraint)
+        self.supports_masking = True
+        # Inputs are not cast down to the compute dtype on entry: the layer casts them up to
+        # float32 itself, and a float32 input should keep its precision.
+        self.autocast = False
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        if rank < 3:
+            raise ValueError(
+                "InstanceNormalization needs inputs with a batch axis, at least one spatial "
+                f"axis and a channel axis; got shape {tuple(input_shape)}"
+            )
+        axis = self.axis % rank
+        if axis == 0:
+            raise ValueError(f"axis {self.axis} is the batch axis of shape {tuple(input_shape)}")
+        channels = input_shape[axis]
+        if channels is None:
+            raise ValueError(
+                f"the channel axis {self.axis} of shape {tuple(input_shape)} must be known"
+            )
+        self._channel_axis = axis
+        self._reduction_axes = [i for i in range(1, rank) if i != axis]
+        self.input_spec = keras.layers.InputSpec(ndim=rank, axes={axis: channels})
+        # Gamma is created before beta, the order tfa used, so that weight lists saved from a
+        # tfa model line up one to one with this layer's.
+        self.gamma = None
+        self.beta = None
+        if self.scale:
+            self.gamma = self.add_weight(
+                name="gamma",
+                shape=(channels,),
+                initializer=self.gamma_initializer,
+                regularizer=self.gamma_regularizer,
+                constraint=self.gamma_constraint,
+                autocast=False,
+            )
+        if self.center:
+            self.beta = self.add_weight(
+                name="beta",
+                shape=(channels,),
+                initializer=self.beta_initializer,
+                regularizer=self.beta_regularizer,
+                constraint=self.beta_constraint,
+                autocast=False,
+            )
+
+    def call(self, inputs):
+        # Half-precision inputs are normalized in float32; a float64 model stays in float64.
+        statistics_dtype = tf.float64 if self.compute_dtype == "float64" else tf.float32
+        inputs = tf.cast(inputs, statistics_dtype)
+        mean, variance = tf.nn.moments(inputs, axes=self._reduction_axes, keepdims=True)
+        broadcast_shape = [1] * len(inputs.shape)
+        broadcast_shape[self._channel_axis] = inputs.shape[self._channel_axis]
+        gamma = beta = None
+        if self.gamma is not None:
+            gamma = tf.reshape(tf.cast(self.gamma, statistics_dtype), broadcast_shape)
+        if self.beta is not None:
+            beta = tf.reshape(tf.cast(self.beta, statistics_dtype), broadcast_shape)
+        outputs = tf.nn.batch_normalization(inputs, mean, variance, beta, gamma, self.epsilon)
+        return tf.cast(outputs, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    @classmethod
+    def from_config(cls, config):
+        # Configs written by tfa carry groups=-1 (instance norm as a group norm); dropping it
+        # lets tfa-era model files load with this class as the custom object.
+        config = dict(config)
+        if config.get("groups", -1) == -1:
+            config.pop("groups", None)
+        return super().from_config(config)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "axis": self.axis,
+                "epsilon": self.epsilon,
+                "center": self.center,
+                "scale": self.scale,
+                "beta_initializer": keras.initializers.serialize(self.beta_initializer),
+                "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
+                "beta_regularizer": keras.regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": keras.regularizers.serialize(self.gamma_regularizer),
+                "beta_constraint": keras.constraints.serialize(self.beta_constraint),
+                "gamma_constraint": keras.constraints.serialize(self.gamma_constraint),
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="monet_gan")
+class ReflectionPadding2D(keras.layers.Layer):
+    """Pads the height and width of channels-last images by mirroring them at the border.
+
+    The CycleGAN ResNet generator pads this way instead of with zeros so that its 7x7 and 3x3
+    convolutions see image-like content at the border, which avoids dark edge artifacts.
+
+    Args:
+        padding: an int for the same padding on all four sides, or `(rows, columns)`: rows
+            added at the top and at the bottom, columns added at the left and at the right.
+            Each must be smaller than the padded dimension (a reflection cannot repeat pixels).
+        **kwargs: base layer arguments such as `name` and `dtype`.
+    """
+
+    def __init__(self, padding=(1, 1), **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(padding, int) and not isinstance(padding, bool):
+            padding = (padding, padding)
+        valid = (
+            isinstance(padding, (tuple, list))
+            and len(padding) == 2
+            and all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in padding)
+        )
+        if not valid:
+            raise ValueError(
+                "padding must be a non-negative int or a pair (rows, columns) of them, "
+                f"got padding={padding!r}"
+            )
+        self.padding = tuple(padding)
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def call(self, inputs):
+        rows, columns = self.padding
+        paddings = [[0, 0], [rows, rows], [columns, columns], [0, 0]]
+        return tf.pad(inputs, paddings, mode="REFLECT")
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        rows, columns = self.padding
+        height = None if height is None else height + 2 * rows
+        width = None if width is None else width + 2 * columns
+        return (batch, height, width, channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"padding": self.padding})
+        return config
