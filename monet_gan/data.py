@@ -216,7 +216,7 @@ def _parse_record(record, path):
 
 
 def _encoded_images(files, shuffle=False, seed=None, repeat=False):
-    """Dataset of (name, encoded image, label naming its file), in file order unless shuffled.
+    """Dataset of (name, encoded image, label naming its file), in a fixed order unless shuffled.
 
     Shuffling covers the whole list each pass: for folders the file names are shuffled; for
     TFRecords the encoded records are cached in memory (they are small beside decoded images) so
@@ -251,7 +251,9 @@ def _check_image_size(image_size):
 
 
 def load_images(source, image_size=IMAGE_SIZE, with_names=False):
-    """Unbatched float32 (S, S, 3) images in [-1, 1], in file order, without augmentation.
+    """Unbatched float32 (S, S, 3) images in [-1, 1], in a fixed order, without augmentation.
+
+    Image files come in sorted order; TFRecord shards are read up to 8 at a time, interleaved.
 
     With `with_names=True` the elements are (name, image); the name is the TFRecord's
     `image_name` or the file name without its extension.
