@@ -105,15 +105,26 @@ def _read_loss_columns(csv_path):
 
 
 def save_loss_curves(csv_path, png_path):
-    """Plots every loss column of a CSV with an `epoch` column, one line per loss, as a PNG."""
+    """Plots the columns of a CSV with an `epoch` column as a PNG: losses, then accuracies.
+
+    Accuracies (columns ending in "accuracy") get their own panel on a 0-1 scale: a
+    discriminator whose real and fake accuracies both sit near 1 has won, which the losses
+    alone hide.
+    """
     epochs, columns = _read_loss_columns(csv_path)
-    figure = Figure(figsize=(8, 5), layout="constrained")
-    axis = figure.subplots()
+    accuracies = {name: values for name, values in columns.items() if name.endswith("accuracy")}
+    losses = {name: values for name, values in columns.items() if name not in accuracies}
+    panels = [(losses, "loss")] + ([(accuracies, "discriminator accuracy")] if accuracies else [])
+    figure = Figure(figsize=(8, 4 * len(panels)), layout="constrained")
+    axes = figure.subplots(len(panels), 1, squeeze=False)[:, 0]
     marker = "o" if len(epochs) <= 30 else None
-    for name, values in columns.items():
-        axis.plot(epochs, values, label=name, marker=marker, markersize=3)
-    axis.set_xlabel("epoch")
-    axis.set_ylabel("loss")
-    axis.grid(True, alpha=0.3)
-    axis.legend(loc="best", fontsize="small")
+    for axis, (panel_columns, label) in zip(axes, panels):
+        for name, values in panel_columns.items():
+            axis.plot(epochs, values, label=name, marker=marker, markersize=3)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(label)
+        axis.grid(True, alpha=0.3)
+        axis.legend(loc="best", fontsize="small")
+    if accuracies:
+        axes[-1].set_ylim(-0.02, 1.02)
     _save_figure(figure, png_path)
