@@ -1,0 +1,481 @@
+"""Generation: a trained photo->Monet generator paints the photos straight into images.zip.
+
+    python submit.py --ckpt runs/main                 # the command every run ends with
+    python -m monet_gan generate --ckpt runs/main --limit 200 --out trial.zip
+
+The photos are read and decoded by tf.data, painted in batches (on every replica of a TPU or of
+several GPUs when a distribution strategy is active), converted to 256x256 uint8 and
+JPEG-encoded inside one graph function, and each batch is appended to the zip by a writer thread
+while the next batch is painted. JPEGs do not compress, so entries are stored, not deflated, and
+no folder of thousands of loose files is ever written. The zip is built under a temporary name in
+the output directory and renamed to its final name only after every entry has been decoded back
+and checked, so a failed run leaves no images.zip and never touches an earlier one.
+"""
+
+import concurrent.futures
+import os
+import re
+import tempfile
+import time
+import zipfile
+
+import keras
+import tensorflow as tf
+import tqdm
+
+from monet_gan import config as config_lib
+from monet_gan import data
+from monet_gan import generators
+from monet_gan import image_zip
+from monet_gan import strategy as strategy_lib
+from monet_gan import train as train_lib
+from monet_gan.errors import UserError
+
+# Kaggle's rules for images.zip.
+OUTPUT_SIZE = 256
+MIN_IMAGES = 7000
+MAX_IMAGES = 10000
+
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_QUALITY = 95
+# XLA did not paint faster than TensorFlow's own CPU kernels in bench/submission.py; TPUs compile
+# the replica function with XLA whatever this says.
+DEFAULT_JIT_COMPILE = False
+# "auto" paints in bfloat16 on a CPU with native bfloat16 instructions (AVX512_BF16 or AMX), which
+# bench/submission.py measured at about twice the float32 speed, and in float32 everywhere else:
+# without those instructions bfloat16 is emulated and slower, and accelerators are fast anyway.
+PRECISIONS = ("auto", "float32", "bfloat16")
+CPU_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading the generator.
+
+
+def _load_keras_file(path):
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many kinds of errors for a file it cannot read.
+        raise UserError(f"cannot load {path} as a Keras model ({type(error).__name__}: {error})") from None
+
+
+def _generator_from_config(config_path):
+    """An untrained photo->Monet generator with the architecture a run's config.json describes."""
+    try:
+        config = config_lib.TrainConfig.from_json(config_path)
+    except (ValueError, TypeError) as error:
+        raise UserError(f"{config_path} is not a valid run config ({error})") from None
+    return generators.build_generator(
+        config.generator,
+        image_size=config.image_size,
+        filters=config.generator_filters,
+        num_residual_blocks=config.num_residual_blocks,
+        dropout_rate=config.dropout_rate,
+        name="photo_to_monet",
+    )
+
+
+def _load_run_dir(run_dir, use_ema):
+    exports = [train_lib.EMA_GENERATOR_FILE] if use_ema else []
+    exports.append(train_lib.GENERATOR_FILE)
+    for name in exports:
+        path = os.path.join(run_dir, name)
+        if os.path.isfile(path):
+            return _load_keras_file(path)
+    config_path = os.path.join(run_dir, train_lib.CONFIG_FILE)
+    checkpoint_dir = os.path.join(run_dir, train_lib.CHECKPOINT_DIR)
+    latest = tf.train.latest_checkpoint(checkpoint_dir) if os.path.isdir(checkpoint_dir) else None
+    if latest is None or not os.path.isfile(config_path):
+        raise UserError(
+            f"{run_dir} holds no generator: expected {train_lib.GENERATOR_FILE}, or "
+            f"{train_lib.CONFIG_FILE} with a checkpoint in {train_lib.CHECKPOINT_DIR}/"
+        )
+    # No export yet (training stopped before its first epoch ended being exported): rebuild the
+    # generator and take only its weights from the checkpoint, leaving optimizers and pools.
+    generator = _generator_from_config(config_path)
+    status = tf.train.Checkpoint(photo_to_monet=generator).restore(latest).expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        raise UserError(f"{latest} holds no photo_to_monet weights matching {config_path} ({error})") from None
+    return generator
+
+
+def _load_weights_file(path):
+    config_path = os.path.join(os.path.dirname(os.path.abspath(path)), train_lib.CONFIG_FILE)
+    if not os.path.isfile(config_path):
+        raise UserError(f"{path} is a weights file; it needs the run's {train_lib.CONFIG_FILE} beside it")
+    generator = _generator_from_config(config_path)
+    try:
+        generator.load_weights(path)
+    except Exception as error:  # h5py and Keras raise many kinds of errors for a mismatched file.
+        raise UserError(
+            f"cannot load {path} into the generator {config_path} describes ({type(error).__name__}: {error})"
+        ) from None
+    return generator
+
+
+def check_generator(model, source="the model"):
+    """Returns the model's image size after checking it maps (None, S, S, 3) images to (None, S, S, 3)."""
+    try:
+        input_shape = tuple(model.input_shape)
+        output_shape = tuple(model.output_shape)
+    except (AttributeError, ValueError, TypeError):
+        raise UserError(f"{source} is not a photo->Monet generator: it has no single image input and output") from None
+    size = input_shape[1] if len(input_shape) == 4 else None
+    if not (len(input_shape) == 4 and input_shape[3] == 3 and input_shape[1] == input_shape[2]
+            and output_shape == input_shape):
+        raise UserError(
+            f"{source} is not a photo->Monet generator: it maps {input_shape} to {output_shape}; "
+            "expected (None, S, S, 3) to (None, S, S, 3)"
+        )
+    return size or OUTPUT_SIZE
+
+
+def load_generator(ckpt, use_ema=True):
+    """The photo->Monet generator of a run directory, a .keras file or a .weights.h5 file.
+
+    Args:
+      ckpt: a run directory (its photo_to_monet_ema.keras, else photo_to_monet.keras, else the
+        latest checkpoint rebuilt from config.json), a .keras generator, or a .weights.h5 file with
+        the run's config.json beside it.
+      use_ema: prefer the moving-average export of a run directory when it has one.
+
+    Returns:
+      A keras.Model mapping (None, S, S, 3) images in [-1, 1] to paintings in [-1, 1].
+    """
+    path = os.fspath(ckpt)
+    if not os.path.exists(path):
+        raise UserError(f"checkpoint not found: {path}")
+    if os.path.isdir(path):
+        model = _load_run_dir(path, use_ema)
+    elif path.endswith(".weights.h5"):
+        model = _load_weights_file(path)
+    elif path.endswith(".keras"):
+        model = _load_keras_file(path)
+    else:
+        raise UserError(f"{path} is not a run directory, a .keras file or a .weights.h5 file")
+    check_generator(model, path)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Precision.
+
+
+def cpu_has_native_bfloat16():
+    """Whether this machine's CPU reports bfloat16 instructions (Linux only; False elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as file:
+            flags = set(re.findall(r"[a-z0-9_]+", file.read()))
+    except OSError:
+        return False
+    return any(flag in flags for flag in CPU_BFLOAT16_FLAGS)
+
+
+def resolve_precision(precision, strategy):
+    """The precision to paint in: "float32" or "bfloat16"; see PRECISIONS."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    on_cpu_only = (
+        strategy.num_replicas_in_sync == 1
+        and not strategy_lib.is_tpu(strategy)
+        and not tf.config.list_logical_devices("GPU")
+    )
+    return "bfloat16" if on_cpu_only and cpu_has_native_bfloat16() else "float32"
+
+
+def with_dtype_policy(model, policy):
+    """A copy of a functional model whose layers compute under `policy`, with the same weights.
+
+    The variables stay float32 under "mixed_bfloat16"; only the arithmetic is bfloat16. The
+    output layer keeps its own dtype, so the paintings still come out as float32.
+    """
+    output_layer = model.layers[-1]
+
+    def clone_layer(layer):
+        config = layer.get_config()
+        if layer is not output_layer:
+            config["dtype"] = policy
+        return layer.__class__.from_config(config)
+
+    clone = keras.models.clone_model(model, clone_function=clone_layer)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+# ---------------------------------------------------------------------------------------------
+# Painting and encoding, inside the graph.
+
+
+def to_output_images(paintings, output_size=OUTPUT_SIZE):
+    """Generator outputs in [-1, 1] -> uint8 (B, output_size, output_size, 3), resized if needed."""
+    paintings = tf.cast(paintings, tf.float32)
+    if paintings.shape[1] != output_size or paintings.shape[2] != output_size:
+        paintings = tf.image.resize(paintings, [output_size, output_size], method="bilinear", antialias=True)
+    pixels = tf.clip_by_value((paintings + 1.0) * 127.5, 0.0, 255.0)
+    return tf.cast(tf.round(pixels), tf.uint8)
+
+
+def encode_jpegs(images, quality=DEFAULT_QUALITY):
+    """uint8 (B, H, W, 3) -> (B,) JPEG strings; the images are encoded in parallel."""
+    return tf.map_fn(
+        lambda image: tf.io.encode_jpeg(image, format="rgb", quality=quality),
+        images,
+        fn_output_signature=tf.string,
+        parallel_iterations=16,
+    )
+
+
+def make_paint_step(model, strategy, quality=DEFAULT_QUALITY, jit_compile=DEFAULT_JIT_COMPILE):
+    """A tf.function from one (names, images, valid) batch to (names, JPEG strings, valid).
+
+    With several replicas the batch is a distributed value: each replica paints its share with
+    `strategy.run`, and the shares are gathered on the host, where JPEG encoding runs (TPUs cannot
+    encode). The names never leave the host.
+    """
+    paint = tf.function(lambda images: to_output_images(model(images, training=False)), jit_compile=jit_compile)
+    distributed = strategy.num_replicas_in_sync > 1
+
+    def gather(value):
+        return tf.concat(strategy.experimental_local_results(value), axis=0) if distributed else value
+
+    @tf.function
+    def step(names, images, valid):
+        painted = strategy.run(paint, args=(images,)) if distributed else paint(images)
+        return gather(names), encode_jpegs(gather(painted), quality), gather(valid)
+
+    return step
+
+
+# ---------------------------------------------------------------------------------------------
+# The zip.
+
+
+def entry_name(photo_name, taken):
+    """A unique `<photo id>.jpg` entry name; unsafe characters become '_', repeats get '_2', '_3'...
+
+    `taken` is the set of names used so far (case-folded, as some file systems fold case); the
+    new name is added to it.
+    """
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", photo_name).strip("._") or "image"
+    name, number = f"{stem}.jpg", 1
+    while name.casefold() in taken:
+        number += 1
+        name = f"{stem}_{number}.jpg"
+    taken.add(name.casefold())
+    return name
+
+
+def write_entries(archive, names, jpegs):
+    """Appends one batch of JPEGs to the open zip, stored uncompressed."""
+    for name, jpeg in zip(names, jpegs):
+        archive.writestr(name, jpeg, compress_type=zipfile.ZIP_STORED)
+
+
+def resolve_photos(photos=None):
+    """The photo source: as given, or the competition photos of the data directory found."""
+    if isinstance(photos, (list, tuple)):
+        return [os.fspath(path) for path in photos]
+    if photos is not None:
+        return os.fspath(photos)
+    return data.domain_source(data.find_data_dir(), "photo")
+
+
+def plan_count(photo_count, source, limit=None):
+    """How many photos to paint: all of them, capped at Kaggle's 10,000, or `limit` on purpose."""
+    if limit is not None:
+        return min(limit, photo_count, MAX_IMAGES)
+    if photo_count < MIN_IMAGES:
+        raise UserError(
+            f"{source} holds {photo_count} photos; images.zip needs {MIN_IMAGES:,} to {MAX_IMAGES:,} "
+            "images. Use --limit N for a smaller trial zip on purpose."
+        )
+    if photo_count > MAX_IMAGES:
+        print(f"{source} holds {photo_count:,} photos; painting the first {MAX_IMAGES:,} (Kaggle's maximum)")
+    return min(photo_count, MAX_IMAGES)
+
+
+def _photo_batches(source, image_size, count, global_batch_size):
+    """(names, images, valid) batches of exactly `global_batch_size`; the last one is padded.
+
+    Fixed shapes mean one trace (one XLA compilation on a TPU) and an even split across replicas.
+    """
+
+    def pad(names, images):
+        missing = global_batch_size - tf.shape(images)[0]
+        valid = tf.pad(tf.ones_like(names, dtype=tf.bool), [[0, missing]])
+        names = tf.concat([names, tf.fill([missing], "")], axis=0)
+        images = tf.pad(images, [[0, missing], [0, 0], [0, 0], [0, 0]])
+        return names, images, valid
+
+    dataset = data.load_images(source, image_size, with_names=True).take(count)
+    dataset = dataset.batch(global_batch_size).map(pad, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _temporary_zip(out):
+    directory = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(directory):
+        raise UserError(f"output directory does not exist: {directory}")
+    if os.path.isdir(out):
+        raise UserError(f"output path is a directory: {out}")
+    try:
+        handle, temporary_path = tempfile.mkstemp(
+            prefix=f".{os.path.basename(out)}.", suffix=".partial", dir=directory
+        )
+    except OSError as error:
+        raise UserError(f"cannot write to {directory}: {error.strerror or error}") from None
+    os.close(handle)
+    return temporary_path
+
+
+def _check_arguments(batch_size, limit, quality):
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch size must be a positive integer, got {batch_size!r}")
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    if not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be an integer from 1 to 100, got {quality!r}")
+
+
+def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BATCH_SIZE, limit=None,
+                     quality=DEFAULT_QUALITY, strategy=None, use_ema=True,
+                     jit_compile=DEFAULT_JIT_COMPILE, precision="auto", verbose=True):
+    """Paints the photos with a generator and writes images.zip, checked entry by entry.
+
+    Args:
+      ckpt: what `load_generator` accepts, or a keras.Model generator itself.
+      photos: a photo folder, TFRecords, glob or list of these; None for the competition photos
+        found by `data.find_data_dir()`.
+      out: the zip to write; replaced only once the new one is complete and valid.
+      batch_size: photos per step across all replicas (rounded up to a multiple of them).
+      limit: paint only the first `limit` photos, for a trial zip below Kaggle's 7,000.
+      quality: JPEG quality, 1-100.
+      strategy: the tf.distribute strategy to paint under; None for the active one.
+      use_ema: prefer a run directory's moving-average generator.
+      jit_compile: compile the generator with XLA.
+      precision: "auto", "float32" or "bfloat16" arithmetic for the generator (see PRECISIONS).
+      verbose: show a progress bar and print a closing summary line.
+
+    Returns:
+      dict(path, count, bytes, seconds).
+    """
+    _check_arguments(batch_size, limit, quality)
+    start = time.perf_counter()
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    global_batch_size = -(-batch_size // replicas) * replicas
+    precision = resolve_precision(precision, strategy)
+    with strategy.scope():
+        model = ckpt if isinstance(ckpt, keras.Model) else load_generator(ckpt, use_ema)
+        image_size = check_generator(model, "the generator")
+        if precision == "bfloat16":
+            model = with_dtype_policy(model, "mixed_bfloat16")
+
+    source = resolve_photos(photos)
+    count = plan_count(data.count_images(source), source, limit)
+    batches = _photo_batches(source, image_size, count, global_batch_size)
+    if replicas > 1:
+        batches = strategy.experimental_distribute_dataset(
+            batches, tf.distribute.InputOptions(experimental_fetch_to_device=False)
+        )
+    step = make_paint_step(model, strategy, quality, jit_compile)
+
+    out = os.fspath(out)
+    temporary_path = _temporary_zip(out)
+    written, taken = 0, set()
+    try:
+        with data.user_errors(source), \
+                zipfile.ZipFile(temporary_path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive, \
+                concurrent.futures.ThreadPoolExecutor(max_workers=1) as writer, \
+                tqdm.tqdm(total=count, unit="img", desc="painting", disable=not verbose) as progress:
+            pending = None
+            for names, images, valid in batches:
+                names, jpegs, valid = step(names, images, valid)
+                valid = valid.numpy()
+                names = [entry_name(name.decode("utf-8", "replace"), taken) for name in names.numpy()[valid]]
+                jpegs = jpegs.numpy()[valid]
+                # The previous batch has been written by now or its error surfaces here; this one
+                # is written while the next one is painted.
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(write_entries, archive, names, jpegs)
+                written += len(names)
+                progress.update(len(names))
+            if pending is not None:
+                pending.result()
+        if written != count:
+            raise UserError(f"{source} yielded {written} photos where {count} were counted")
+        image_zip.validate_image_zip(temporary_path, min_count=count, max_count=count, image_size=OUTPUT_SIZE)
+        os.replace(temporary_path, out)
+    except OSError as error:
+        raise UserError(f"cannot write {out}: {error.strerror or error}") from None
+    finally:
+        if os.path.exists(temporary_path):
+            os.remove(temporary_path)
+
+    seconds = time.perf_counter() - start
+    size = os.path.getsize(out)
+    if verbose:
+        print(f"wrote {count:,} images to {out} ({size / 1e6:.1f} MB) in {seconds:.1f} s "
+              f"({count / seconds:.1f} images/s)")
+    return {"path": out, "count": count, "bytes": size, "seconds": seconds}
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line.
+
+
+def add_arguments(parser):
+    parser.add_argument("--ckpt", required=True, metavar="PATH",
+                        help="run directory, .keras generator, or .weights.h5 with config.json beside it")
+    parser.add_argument("--photos", metavar="PATH",
+                        help="photo TFRecords, folder or glob (default: the competition photos in "
+                        "tfrecords/ or /kaggle/input/gan-getting-started)")
+    parser.add_argument("--out", default="images.zip", help="the zip to write (default: images.zip)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help=f"photos per step, all replicas together (default: {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--limit", type=int, metavar="N",
+                        help="paint only the first N photos: a trial zip, below Kaggle's 7,000")
+    parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
+                        help=f"JPEG quality 1-100 (default: {DEFAULT_QUALITY})")
+    parser.add_argument("--no-ema", action="store_true",
+                        help="use a run's live generator, not its moving average")
+    parser.add_argument("--jit-compile", action="store_true", help="compile the generator with XLA")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="generator arithmetic (default auto: bfloat16 on CPUs with native "
+                        "bfloat16 instructions, float32 elsewhere)")
+    parser.add_argument("--strategy", default="auto", choices=strategy_lib.STRATEGY_CHOICES,
+                        help="where to paint (default: a TPU or GPUs when present)")
+    parser.add_argument("--mifid", action="store_true", help="score the zip with the local MiFID afterwards")
+    parser.add_argument("--mifid-real", metavar="PATH",
+                        help="real Monets for --mifid (default: the Monets of the data directory found)")
+    parser.add_argument("--feature-net", default="inception", help="feature network for --mifid")
+    parser.add_argument("--weights", metavar="PATH", help="feature network weights file for --mifid")
+
+
+def _score(path, real, feature_net, weights):
+    from monet_gan import mifid  # Imported only when asked for: it loads a feature network.
+
+    if not hasattr(mifid, "score"):
+        raise UserError("--mifid needs monet_gan.mifid.score, which this version does not have")
+    real = real or data.domain_source(data.find_data_dir(), "monet")
+    result = mifid.score(path, real, feature_net=feature_net, weights=weights)
+    if hasattr(mifid, "format_report"):
+        print(mifid.format_report(result))
+    return result
+
+
+def run(args):
+    strategy = strategy_lib.get_strategy(args.strategy)
+    result = write_submission(
+        args.ckpt, photos=args.photos, out=args.out, batch_size=args.batch_size, limit=args.limit,
+        quality=args.quality, strategy=strategy, use_ema=not args.no_ema, jit_compile=args.jit_compile,
+        precision=args.precision,
+    )
+    if args.mifid:
+        _score(result["path"], args.mifid_real, args.feature_net, args.weights)
+    return 0
