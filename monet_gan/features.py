@@ -94,10 +94,14 @@ def build_inception(weights="imagenet"):
         random initialisation (tests only).
     """
     input_shape = (INCEPTION_INPUT_SIZE, INCEPTION_INPUT_SIZE, 3)
-    if weights is None or weights == "imagenet":
+    if weights is None:
+        return keras.applications.InceptionV3(
+            include_top=False, pooling="avg", weights=None, input_shape=input_shape
+        )
+    if weights == "imagenet":
         try:
             return keras.applications.InceptionV3(
-                include_top=False, pooling="avg", weights=weights, input_shape=input_shape
+                include_top=False, pooling="avg", weights="imagenet", input_shape=input_shape
             )
         except Exception as error:  # Keras raises a bare Exception when the download fails.
             raise UserError(
