@@ -13,6 +13,7 @@ and checked, so a failed run leaves no images.zip and never touches an earlier o
 """
 
 import concurrent.futures
+import contextlib
 import os
 import re
 import tempfile
@@ -187,23 +188,22 @@ def resolve_precision(precision, strategy):
     return "bfloat16" if on_cpu_only and cpu_has_native_bfloat16() else "float32"
 
 
-def with_dtype_policy(model, policy):
-    """A copy of a functional model whose layers compute under `policy`, with the same weights.
+@contextlib.contextmanager
+def computing_in(model, policy):
+    """Inside the block, the model's layers compute under `policy`, e.g. "mixed_bfloat16".
 
-    The variables stay float32 under "mixed_bfloat16"; only the arithmetic is bfloat16. The
-    output layer keeps its own dtype, so the paintings still come out as float32.
+    The variables stay float32; only the arithmetic changes, so nothing is copied. The output
+    layer keeps its own policy, so the paintings still come out as float32. Graph functions must be
+    traced inside the block. The layers' policies are restored on leaving it.
     """
-    output_layer = model.layers[-1]
-
-    def clone_layer(layer):
-        config = layer.get_config()
-        if layer is not output_layer:
-            config["dtype"] = policy
-        return layer.__class__.from_config(config)
-
-    clone = keras.models.clone_model(model, clone_function=clone_layer)
-    clone.set_weights(model.get_weights())
-    return clone
+    saved = [(layer, layer.dtype_policy) for layer in model.layers]
+    try:
+        for layer in model.layers[:-1]:
+            layer.dtype_policy = policy
+        yield model
+    finally:
+        for layer, layer_policy in saved:
+            layer.dtype_policy = layer_policy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,11 +309,40 @@ def _photo_batches(source, image_size, count, global_batch_size):
         valid = tf.pad(tf.ones_like(names, dtype=tf.bool), [[0, missing]])
         names = tf.concat([names, tf.fill([missing], "")], axis=0)
         images = tf.pad(images, [[0, missing], [0, 0], [0, 0], [0, 0]])
-        return names, images, valid
+        return (
+            tf.ensure_shape(names, [global_batch_size]),
+            tf.ensure_shape(images, [global_batch_size, image_size, image_size, 3]),
+            tf.ensure_shape(valid, [global_batch_size]),
+        )
 
     dataset = data.load_images(source, image_size, with_names=True).take(count)
     dataset = dataset.batch(global_batch_size).map(pad, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _paint_into(archive, step, batches, count, verbose):
+    """Paints every batch and appends its JPEGs to the open zip; returns the number written.
+
+    A writer thread appends each batch while the next one is painted (the graph function releases
+    the interpreter lock), and tf.data decodes the photos ahead, so the three stages overlap.
+    """
+    written, taken, pending = 0, set(), None
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as writer, \
+            tqdm.tqdm(total=count, unit="img", desc="painting", disable=not verbose) as progress:
+        for names, images, valid in batches:
+            names, jpegs, valid = step(names, images, valid)
+            valid = valid.numpy()
+            names = [entry_name(name.decode("utf-8", "replace"), taken) for name in names.numpy()[valid]]
+            jpegs = jpegs.numpy()[valid]
+            # The previous batch is written by now, or its error surfaces here.
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(write_entries, archive, names, jpegs)
+            written += len(names)
+            progress.update(len(names))
+        if pending is not None:
+            pending.result()
+    return written
 
 
 def _temporary_zip(out):
@@ -371,9 +400,7 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BAT
     precision = resolve_precision(precision, strategy)
     with strategy.scope():
         model = ckpt if isinstance(ckpt, keras.Model) else load_generator(ckpt, use_ema)
-        image_size = check_generator(model, "the generator")
-        if precision == "bfloat16":
-            model = with_dtype_policy(model, "mixed_bfloat16")
+    image_size = check_generator(model, "the generator")
 
     source = resolve_photos(photos)
     count = plan_count(data.count_images(source), source, limit)
@@ -382,31 +409,15 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BAT
         batches = strategy.experimental_distribute_dataset(
             batches, tf.distribute.InputOptions(experimental_fetch_to_device=False)
         )
-    step = make_paint_step(model, strategy, quality, jit_compile)
 
     out = os.fspath(out)
     temporary_path = _temporary_zip(out)
-    written, taken = 0, set()
+    arithmetic = computing_in(model, "mixed_bfloat16") if precision == "bfloat16" else contextlib.nullcontext()
     try:
-        with data.user_errors(source), \
-                zipfile.ZipFile(temporary_path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive, \
-                concurrent.futures.ThreadPoolExecutor(max_workers=1) as writer, \
-                tqdm.tqdm(total=count, unit="img", desc="painting", disable=not verbose) as progress:
-            pending = None
-            for names, images, valid in batches:
-                names, jpegs, valid = step(names, images, valid)
-                valid = valid.numpy()
-                names = [entry_name(name.decode("utf-8", "replace"), taken) for name in names.numpy()[valid]]
-                jpegs = jpegs.numpy()[valid]
-                # The previous batch has been written by now or its error surfaces here; this one
-                # is written while the next one is painted.
-                if pending is not None:
-                    pending.result()
-                pending = writer.submit(write_entries, archive, names, jpegs)
-                written += len(names)
-                progress.update(len(names))
-            if pending is not None:
-                pending.result()
+        with arithmetic, data.user_errors(source), \
+                zipfile.ZipFile(temporary_path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            step = make_paint_step(model, strategy, quality, jit_compile)
+            written = _paint_into(archive, step, batches, count, verbose)
         if written != count:
             raise UserError(f"{source} yielded {written} photos where {count} were counted")
         image_zip.validate_image_zip(temporary_path, min_count=count, max_count=count, image_size=OUTPUT_SIZE)

@@ -115,12 +115,13 @@ def test_zip_holds_one_256px_jpeg_per_photo_painted_by_the_generator(tiny_genera
     assert np.abs(decoded - expected).mean() < 3.0
 
 
-def test_bfloat16_paints_almost_the_same_pixels(tiny_generator, photo_dir, tmp_path):
-    path, _ = tiny_generator
+def test_bfloat16_paints_almost_the_same_pixels_and_leaves_the_model_float32(tiny_generator, photo_dir, tmp_path):
+    path, model = tiny_generator
     exact = submission.write_submission(path, photos=photo_dir, out=tmp_path / "float32.zip",
                                         limit=32, precision="float32", verbose=False)
-    fast = submission.write_submission(path, photos=photo_dir, out=tmp_path / "bfloat16.zip",
+    fast = submission.write_submission(model, photos=photo_dir, out=tmp_path / "bfloat16.zip",
                                        limit=32, precision="bfloat16", verbose=False)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     exact_images, fast_images = _zip_images(exact["path"]), _zip_images(fast["path"])
     assert list(exact_images) == list(fast_images)
     difference = [np.abs(exact_images[name].astype(float) - fast_images[name]).mean() for name in exact_images]
