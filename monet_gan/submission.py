@@ -210,23 +210,29 @@ def computing_in(model, policy):
 # Painting and encoding, inside the graph.
 
 
-def to_output_images(paintings, output_size=OUTPUT_SIZE):
-    """Generator outputs in [-1, 1] -> uint8 (B, output_size, output_size, 3), resized if needed."""
+def to_output_pixels(paintings, output_size=OUTPUT_SIZE):
+    """Generator outputs in [-1, 1] -> float32 whole numbers in [0, 255], resized if needed.
+
+    The pixels stay float32 until they reach the host: TPUs handle float32 best.
+    """
     paintings = tf.cast(paintings, tf.float32)
     if paintings.shape[1] != output_size or paintings.shape[2] != output_size:
         paintings = tf.image.resize(paintings, [output_size, output_size], method="bilinear", antialias=True)
-    pixels = tf.clip_by_value((paintings + 1.0) * 127.5, 0.0, 255.0)
-    return tf.cast(tf.round(pixels), tf.uint8)
+    return tf.round(tf.clip_by_value((paintings + 1.0) * 127.5, 0.0, 255.0))
+
+
+def to_output_images(paintings, output_size=OUTPUT_SIZE):
+    """Generator outputs in [-1, 1] -> uint8 (B, output_size, output_size, 3)."""
+    return tf.cast(to_output_pixels(paintings, output_size), tf.uint8)
 
 
 def encode_jpegs(images, quality=DEFAULT_QUALITY):
     """uint8 (B, H, W, 3) -> (B,) JPEG strings; the images are encoded in parallel."""
-    return tf.map_fn(
-        lambda image: tf.io.encode_jpeg(image, format="rgb", quality=quality),
-        images,
-        fn_output_signature=tf.string,
-        parallel_iterations=16,
-    )
+
+    def encode(image):
+        return tf.io.encode_jpeg(image, format="rgb", quality=quality)
+
+    return tf.map_fn(encode, images, fn_output_signature=tf.string, parallel_iterations=16)
 
 
 def make_paint_step(model, strategy, quality=DEFAULT_QUALITY, jit_compile=DEFAULT_JIT_COMPILE):
@@ -236,8 +242,11 @@ def make_paint_step(model, strategy, quality=DEFAULT_QUALITY, jit_compile=DEFAUL
     `strategy.run`, and the shares are gathered on the host, where JPEG encoding runs (TPUs cannot
     encode). The names never leave the host.
     """
-    paint = tf.function(lambda images: to_output_images(model(images, training=False)), jit_compile=jit_compile)
     distributed = strategy.num_replicas_in_sync > 1
+
+    @tf.function(jit_compile=jit_compile)
+    def paint(images):
+        return to_output_pixels(model(images, training=False))
 
     def gather(value):
         return tf.concat(strategy.experimental_local_results(value), axis=0) if distributed else value
@@ -245,7 +254,7 @@ def make_paint_step(model, strategy, quality=DEFAULT_QUALITY, jit_compile=DEFAUL
     @tf.function
     def step(names, images, valid):
         painted = strategy.run(paint, args=(images,)) if distributed else paint(images)
-        return gather(names), encode_jpegs(gather(painted), quality), gather(valid)
+        return gather(names), encode_jpegs(tf.cast(gather(painted), tf.uint8), quality), gather(valid)
 
     return step
 
