@@ -1,6 +1,6 @@
 """Ablation: short 64 px CycleGAN runs on the real data with DiffAugment and the generator EMA on and off.
 
-  python bench/ablation.py            # the default runs below; ~35 min on 2 shared CPU cores
+  python bench/ablation.py            # the default runs below; ~40 min on 2 shared CPU cores
   python bench/ablation.py --runs plain:0 diffaugment:0 --steps 150   # a quicker look
 
 Every run trains with `monet_gan.train.train` on the real photos and Monets (64 px, a small
@@ -29,7 +29,8 @@ Held-out photos: training reads the photos whose names start with 0-9 or a-e (6,
 
 Outputs (in --out, default bench_out/ablation, which ignores itself in git):
   runs/<training>_seed<N>/    the run directory (samples/epoch_NNN.png, loss_curves.png, log.csv,
-                              exports) and result.json with its scores
+                              both exported generators; checkpoints are deleted once scored) and
+                              result.json with its scores
   results.json, results.csv   one row per scored generator
   samples.png                 the fixed sample photos painted by every generator, side by side
 A run whose result.json exists is not trained again, so an interrupted ablation resumes.
@@ -208,6 +209,9 @@ def train_and_score(training, seed, args, scorer, paths):
     with open(result_path + ".tmp", "w") as file:
         json.dump(result, file, indent=2)
     os.replace(result_path + ".tmp", result_path)
+    # The checkpoints (~30 MB a run, mostly image pools and optimizer states) only serve to
+    # resume training, which the ablation never does: a scored run keeps its exports instead.
+    shutil.rmtree(os.path.join(run_dir, train_lib.CHECKPOINT_DIR), ignore_errors=True)
     return result
 
 
@@ -317,6 +321,9 @@ def main():
     runs = parse_runs(args.runs)
     if args.steps < args.epochs:
         raise SystemExit(f"--steps {args.steps} must be at least --epochs {args.epochs}")
+    if args.ema_decay is not None and not 0 < args.ema_decay < 1:
+        # Every run is scored with and without its average, so the average must exist.
+        raise SystemExit(f"--ema-decay must be between 0 and 1 (exclusive), got {args.ema_decay}")
 
     os.makedirs(args.out, exist_ok=True)
     # The outputs are never committed: the folder ignores itself, as .pytest_cache does.
