@@ -24,6 +24,7 @@ COMMANDS = {
     "demo": ("monet_gan.demo", "Train briefly on a built-in synthetic set (no downloads)."),
     "generate": ("monet_gan.submission", "Paint photos with a trained generator into images.zip."),
     "mifid": ("monet_gan.mifid", "Score generated images against real Monets (FID, KID, MiFID)."),
+    "package": ("monet_gan.kaggle_package", "Build the Kaggle dataset upload of this package for the notebook."),
 }
 
 

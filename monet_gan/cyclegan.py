@@ -47,37 +47,61 @@ class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         learning_rate: the rate of the constant phase.
         total_steps: the optimizer steps of the whole run; the rate is zero at this step.
         decay_start_step: the step at which the linear decay begins.
+
+    Both step counts may be given as int64 tf.Variables shared by several schedules. They are held
+    in variables either way, so that a time budget (time_budget.py) can change the run's length
+    mid-fit without retracing the train step, and a checkpoint can restore it.
     """
 
     def __init__(self, learning_rate, total_steps, decay_start_step):
-        if total_steps <= 0 or not 0 <= decay_start_step <= total_steps:
-            raise ValueError(
-                f"Invalid schedule: total_steps={total_steps}, decay_start_step={decay_start_step}; "
-                "expected 0 <= decay_start_step <= total_steps and total_steps > 0."
-            )
+        check_schedule_steps(_int_value(total_steps), _int_value(decay_start_step))
         self.learning_rate = float(learning_rate)
-        self.total_steps = int(total_steps)
-        self.decay_start_step = int(decay_start_step)
+        self.total_steps = _step_variable(total_steps, "total_steps")
+        self.decay_start_step = _step_variable(decay_start_step, "decay_start_step")
 
     def __call__(self, step):
         step = tf.cast(step, tf.float32)
-        decay_steps = max(self.total_steps - self.decay_start_step, 1)
-        remaining = (self.total_steps - step) / decay_steps
+        total_steps = tf.cast(self.total_steps, tf.float32)
+        decay_steps = tf.maximum(total_steps - tf.cast(self.decay_start_step, tf.float32), 1.0)
+        remaining = (total_steps - step) / decay_steps
         return self.learning_rate * tf.clip_by_value(remaining, 0.0, 1.0)
 
     def get_config(self):
         return {
             "learning_rate": self.learning_rate,
-            "total_steps": self.total_steps,
-            "decay_start_step": self.decay_start_step,
+            "total_steps": _int_value(self.total_steps),
+            "decay_start_step": _int_value(self.decay_start_step),
         }
 
 
-def make_optimizer(config, total_steps, use_ema=False, name=None):
-    """Adam with the config's rate and beta_1 on the paper's schedule."""
-    schedule = ConstantThenLinearDecay(
-        config.learning_rate, total_steps, round(config.decay_start_fraction * total_steps)
-    )
+def check_schedule_steps(total_steps, decay_start_step):
+    """Raises ValueError unless 0 <= decay_start_step <= total_steps and total_steps > 0."""
+    if total_steps <= 0 or not 0 <= decay_start_step <= total_steps:
+        raise ValueError(
+            f"Invalid schedule: total_steps={total_steps}, decay_start_step={decay_start_step}; "
+            "expected 0 <= decay_start_step <= total_steps and total_steps > 0."
+        )
+
+
+def _int_value(steps):
+    return int(steps.numpy()) if isinstance(steps, tf.Variable) else int(steps)
+
+
+def _step_variable(steps, name):
+    if isinstance(steps, tf.Variable):
+        return steps
+    return tf.Variable(int(steps), dtype=tf.int64, trainable=False, name=name)
+
+
+def make_optimizer(config, total_steps, use_ema=False, name=None, decay_start_step=None):
+    """Adam with the config's rate and beta_1 on the paper's schedule.
+
+    `total_steps` and `decay_start_step` may be shared tf.Variables (see CycleGAN.compile); by
+    default the decay starts at the config's fraction of `total_steps`.
+    """
+    if decay_start_step is None:
+        decay_start_step = round(config.decay_start_fraction * total_steps)
+    schedule = ConstantThenLinearDecay(config.learning_rate, total_steps, decay_start_step)
     return keras.optimizers.Adam(
         learning_rate=schedule,
         beta_1=config.beta_1,
@@ -127,12 +151,16 @@ class CycleGAN(keras.Model):
         )
         # The discriminators see real images through the same augmentation as the fakes.
         self.discriminator_augmentation = composite.DiffAugmentation(policy, name="discriminator_augment")
-        self.fake_monet_pool = image_pool.ImagePool(config.pool_size, seed=config.seed, name="fake_monet_pool")
-        self.fake_photo_pool = image_pool.ImagePool(config.pool_size, seed=config.seed, name="fake_photo_pool")
+        # Distinct seeds keep the two pools from making the same keep-or-swap choices.
+        pool_seeds = (None, None) if config.seed is None else (config.seed, config.seed + 1)
+        self.fake_monet_pool = image_pool.ImagePool(config.pool_size, seed=pool_seeds[0], name="fake_monet_pool")
+        self.fake_photo_pool = image_pool.ImagePool(config.pool_size, seed=pool_seeds[1], name="fake_photo_pool")
         image_shape = (None, config.image_size, config.image_size, 3)
         self.fake_monet_pool.build(image_shape)
         self.fake_photo_pool.build(image_shape)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRIC_NAMES}
+        # Every variable exists now; telling Keras so stops it from building the model again.
+        self.built = True
 
     @property
     def networks(self):
@@ -149,11 +177,21 @@ class CycleGAN(keras.Model):
         The photo->Monet optimizer also keeps an exponential moving average of that
         generator's weights when the config asks for one (`ema_decay` > 0).
         """
-                self.optimizers = {
+        # Time budget: one pair of step variables drives all four schedules, so the run's length
+        # is rewritten in one place (set_schedule_length) and saved with the checkpoint.
+        self.schedule_steps = {
+            "total_steps": tf.Variable(total_steps, dtype=tf.int64, trainable=False, name="total_steps"),
+            "decay_start_step": tf.Variable(
+                round(self.config.decay_start_fraction * total_steps), dtype=tf.int64,
+                trainable=False, name="decay_start_step",
+            ),
+        }
+        self.optimizers = {
             name: make_optimizer(
-                self.config, total_steps,
+                self.config, self.schedule_steps["total_steps"],
                 use_ema=(name == "photo_to_monet" and self.config.ema_decay > 0),
                 name=f"{name}_optimizer",
+                decay_start_step=self.schedule_steps["decay_start_step"],
             )
             for name in NETWORK_NAMES
         }
@@ -162,6 +200,22 @@ class CycleGAN(keras.Model):
             # the traced train_step, where a distribution strategy does not allow it.
             optimizer.build(self.networks[name].trainable_variables)
         super().compile(optimizer=None, steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Multi-worker training: Keras 3 builds a model under a strategy by averaging a first batch
+        # across replicas, which fails under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+        # Every variable of this model is made by __init__ and compile, so there is nothing to build.
+        return
+
+    def set_schedule_length(self, total_steps):
+        """Makes every learning rate reach zero at `total_steps`, decaying from the config's fraction.
+
+        A time budget calls this mid-fit; the schedules read the variables at every step.
+        """
+        decay_start_step = round(self.config.decay_start_fraction * total_steps)
+        check_schedule_steps(total_steps, decay_start_step)
+        self.schedule_steps["total_steps"].assign(total_steps)
+        self.schedule_steps["decay_start_step"].assign(decay_start_step)
 
     def call(self, photos, training=False):
         """Paints photos: the photo->Monet generator's output."""
@@ -208,4 +262,15 @@ class CycleGAN(keras.Model):
         # Mean trackers sum across replicas when read, so the logged value is the global mean.
         for name, value in values.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        results = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if _is_multi_worker(self.distribute_strategy):
+            # Multi-worker training: Keras 3 averages these logs across workers along a batch
+            # axis (strategy.reduce with axis=0), so each scalar needs one (keras-team/keras#20585).
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
+
+
+def _is_multi_worker(strategy):
+    """Whether Keras reduces the logs across workers: MultiWorkerMirroredStrategy on several of them."""
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())

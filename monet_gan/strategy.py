@@ -78,7 +78,12 @@ def get_strategy(kind="auto", verbose=True):
             )
     if strategy is None and kind in ("auto", "multiworker"):
         if _parse_tf_config() is not None:
-            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            # Ring all-reduce over gRPC is what CPU-only workers have; with GPUs, AUTO picks NCCL.
+            implementation = tf.distribute.experimental.CommunicationImplementation
+            options = tf.distribute.experimental.CommunicationOptions(
+                implementation=implementation.AUTO if gpus else implementation.RING
+            )
+            strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
         elif kind == "multiworker":
             raise UserError("A multi-worker run needs TF_CONFIG describing the cluster; it is unset.")
     if strategy is None and kind in ("auto", "gpus"):
@@ -116,6 +121,22 @@ def use_mixed_precision(strategy, setting="auto"):
     policy = "mixed_bfloat16" if enabled else "float32"
     keras.mixed_precision.set_global_policy(policy)
     return policy
+
+
+def check_steps_per_execution(steps_per_execution, strategy):
+    """Several steps per call work on TPUs and on one device; elsewhere they are a UserError.
+
+    Keras 3 runs the steps of one call in a tf.while_loop around a tf.cond; with the merge calls
+    of MirroredStrategy and MultiWorkerMirroredStrategy inside that cond the graph fails with
+    "You must feed a value for placeholder tensor" (keras-team/keras#19246).
+    """
+    if steps_per_execution > 1 and not is_tpu(strategy) and strategy.num_replicas_in_sync > 1:
+        raise UserError(
+            f"steps_per_execution={steps_per_execution} does not work with {describe(strategy)} in "
+            "Keras 3 (keras-team/keras#19246); use --steps-per-execution 1 there (TPUs and single "
+            "devices take more)."
+        )
+    return steps_per_execution
 
 
 def check_global_batch(global_batch_size, strategy):

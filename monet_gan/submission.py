@@ -37,7 +37,11 @@ OUTPUT_SIZE = 256
 MIN_IMAGES = 7000
 MAX_IMAGES = 10000
 
+# Photos per step: 32 across all replicas on accelerators (4 per core of a TPU v3-8), and fewer on
+# a CPU, which bench/submission.py measured faster in small batches (their activations stay in
+# the caches).
 DEFAULT_BATCH_SIZE = 32
+CPU_BATCH_SIZE = 8
 DEFAULT_QUALITY = 95
 # XLA did not paint faster than TensorFlow's own CPU kernels in bench/submission.py; TPUs compile
 # the replica function with XLA whatever this says.
@@ -174,18 +178,26 @@ def cpu_has_native_bfloat16():
     return any(flag in flags for flag in CPU_BFLOAT16_FLAGS)
 
 
+def _on_cpu_only(strategy):
+    return (
+        strategy.num_replicas_in_sync == 1
+        and not strategy_lib.is_tpu(strategy)
+        and not tf.config.list_logical_devices("GPU")
+    )
+
+
 def resolve_precision(precision, strategy):
     """The precision to paint in: "float32" or "bfloat16"; see PRECISIONS."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision != "auto":
         return precision
-    on_cpu_only = (
-        strategy.num_replicas_in_sync == 1
-        and not strategy_lib.is_tpu(strategy)
-        and not tf.config.list_logical_devices("GPU")
-    )
-    return "bfloat16" if on_cpu_only and cpu_has_native_bfloat16() else "float32"
+    return "bfloat16" if _on_cpu_only(strategy) and cpu_has_native_bfloat16() else "float32"
+
+
+def default_batch_size(strategy):
+    """Photos per step when none is given: CPU_BATCH_SIZE on a CPU, else DEFAULT_BATCH_SIZE."""
+    return CPU_BATCH_SIZE if _on_cpu_only(strategy) else DEFAULT_BATCH_SIZE
 
 
 @contextlib.contextmanager
@@ -307,6 +319,24 @@ def plan_count(photo_count, source, limit=None):
     return min(photo_count, MAX_IMAGES)
 
 
+def _first_files(source, count):
+    """The fewest leading files of a source that hold `count` images.
+
+    Reading no further than needed matters beyond the saved work: a tf.data iterator that is
+    dropped while its parallel maps still decode photos past the end of a `take` waits for them,
+    which took up to 20 s on a busy machine.
+    """
+    files = data.list_files(source)
+    if not files[0].lower().endswith(data.TFRECORD_EXTENSIONS):
+        return files[:count]
+    total = 0
+    for index, path in enumerate(files):
+        total += data.count_images(path)
+        if total >= count:
+            return files[: index + 1]
+    return files
+
+
 def _photo_batches(source, image_size, count, global_batch_size):
     """(names, images, valid) batches of exactly `global_batch_size`; the last one is padded.
 
@@ -324,7 +354,7 @@ def _photo_batches(source, image_size, count, global_batch_size):
             tf.ensure_shape(valid, [global_batch_size]),
         )
 
-    dataset = data.load_images(source, image_size, with_names=True).take(count)
+    dataset = data.load_images(_first_files(source, count), image_size, with_names=True).take(count)
     dataset = dataset.batch(global_batch_size).map(pad, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
@@ -371,7 +401,7 @@ def _temporary_zip(out):
 
 
 def _check_arguments(batch_size, limit, quality):
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch size must be a positive integer, got {batch_size!r}")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive integer, got {limit!r}")
@@ -379,7 +409,7 @@ def _check_arguments(batch_size, limit, quality):
         raise ValueError(f"JPEG quality must be an integer from 1 to 100, got {quality!r}")
 
 
-def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BATCH_SIZE, limit=None,
+def write_submission(ckpt, photos=None, out="images.zip", batch_size=None, limit=None,
                      quality=DEFAULT_QUALITY, strategy=None, use_ema=True,
                      jit_compile=DEFAULT_JIT_COMPILE, precision="auto", verbose=True):
     """Paints the photos with a generator and writes images.zip, checked entry by entry.
@@ -389,7 +419,8 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BAT
       photos: a photo folder, TFRecords, glob or list of these; None for the competition photos
         found by `data.find_data_dir()`.
       out: the zip to write; replaced only once the new one is complete and valid.
-      batch_size: photos per step across all replicas (rounded up to a multiple of them).
+      batch_size: photos per step across all replicas (rounded up to a multiple of them); None
+        for `default_batch_size(strategy)`.
       limit: paint only the first `limit` photos, for a trial zip below Kaggle's 7,000.
       quality: JPEG quality, 1-100.
       strategy: the tf.distribute strategy to paint under; None for the active one.
@@ -405,6 +436,7 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BAT
     start = time.perf_counter()
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
+    batch_size = batch_size or default_batch_size(strategy)
     global_batch_size = -(-batch_size // replicas) * replicas
     precision = resolve_precision(precision, strategy)
     with strategy.scope():
@@ -456,8 +488,9 @@ def add_arguments(parser):
                         help="photo TFRecords, folder or glob (default: the competition photos in "
                         "tfrecords/ or /kaggle/input/gan-getting-started)")
     parser.add_argument("--out", default="images.zip", help="the zip to write (default: images.zip)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help=f"photos per step, all replicas together (default: {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--batch-size", type=int,
+                        help=f"photos per step, all replicas together (default: {DEFAULT_BATCH_SIZE}, "
+                        f"or {CPU_BATCH_SIZE} on a CPU)")
     parser.add_argument("--limit", type=int, metavar="N",
                         help="paint only the first N photos: a trial zip, below Kaggle's 7,000")
     parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY,

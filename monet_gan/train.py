@@ -16,6 +16,7 @@ Running the same command again after an interruption continues from the last fin
 """
 
 import os
+import time
 
 import keras
 import numpy as np
@@ -26,6 +27,7 @@ from monet_gan import cyclegan
 from monet_gan import data
 from monet_gan import plots
 from monet_gan import strategy as strategy_lib
+from monet_gan import time_budget as time_budget_lib
 from monet_gan.errors import UserError
 
 CONFIG_FILE = "config.json"
@@ -59,6 +61,7 @@ def make_checkpoint(model, epoch):
         **{f"{name}_optimizer": optimizer for name, optimizer in model.optimizers.items()},
         fake_monet_pool=model.fake_monet_pool,
         fake_photo_pool=model.fake_photo_pool,
+        **model.schedule_steps,  # The schedule's length, which a time budget may have changed.
     )
 
 
@@ -159,11 +162,19 @@ def resolve_sources(data_dir=None, photo_source=None, monet_source=None):
     return photo_source, monet_source
 
 
-def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, strategy=None, verbose="auto"):
-    """Trains (or resumes) a CycleGAN run and returns a summary dict of what it wrote."""
+def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, strategy=None, verbose="auto",
+          time_budget=None):
+    """Trains (or resumes) a CycleGAN run and returns a summary dict of what it wrote.
+
+    `time_budget` (seconds, or a string such as '4h30m'), counted from this call, makes the run
+    plan its own length so that it ends complete within it (see time_budget.py).
+    """
+    # Time budget: the clock starts now, so set-up and compilation count against it.
+    deadline = None if time_budget is None else time.monotonic() + time_budget_lib.parse_duration(time_budget)
     strategy = strategy or strategy_lib.get_strategy()
     strategy_lib.use_mixed_precision(strategy, config.mixed_precision)
     strategy_lib.check_global_batch(config.batch_size, strategy)
+    strategy_lib.check_steps_per_execution(config.steps_per_execution, strategy)
     prepare_run_dir(run_dir, config)
 
     photo_source, monet_source = resolve_sources(data_dir, photo_source, monet_source)
@@ -190,6 +201,10 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, CHECKPOINT_DIR), max_to_keep=2)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    if deadline is None:
+        # Without a budget the configured epochs decide the schedule, even when resuming a run
+        # whose length a budget once planned or whose --epochs changed.
+        model.set_schedule_length(total_steps)
     initial_epoch = int(epoch_variable.numpy())
     truncate_log(os.path.join(run_dir, LOG_FILE), initial_epoch)
     if initial_epoch:
@@ -200,14 +215,26 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
         keras.callbacks.CSVLogger(os.path.join(run_dir, LOG_FILE), append=True),
         EpochArtifacts(run_dir, manager, epoch_variable, sample_photos),
     ]
+    if deadline is not None:
+        # After EpochArtifacts, so the epoch-end time it measures includes checkpoint and export.
+        budget_seconds = deadline - time.monotonic()
+        callbacks.append(time_budget_lib.TimeBudget(
+            deadline, steps_per_epoch, config.epochs, run_dir=run_dir,
+            overhead_guess_seconds=0.02 * max(budget_seconds, 0.0),
+        ))
     if initial_epoch < config.epochs:
-        model.fit(
-            dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-            initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose,
-        )
+        # A corrupt file surfaces only when the pipeline reaches it; name it instead of a stack.
+        with data.user_errors(photo_source, monet_source):
+            model.fit(
+                dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+                initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose,
+            )
     paths = export_generators(model, run_dir)
-    print(f"trained {config.epochs} epochs x {steps_per_epoch} steps; generator: {paths['generator']}")
-    return {"model": model, "steps_per_epoch": steps_per_epoch, **paths}
+    epochs = int(epoch_variable.numpy())
+    steps = int(model.optimizers["photo_to_monet"].iterations.numpy())
+    print(f"trained {epochs} of {config.epochs} epochs ({steps} steps of {steps_per_epoch} per epoch); "
+          f"generator: {paths['generator']}")
+    return {"model": model, "steps_per_epoch": steps_per_epoch, "epochs": epochs, "steps": steps, **paths}
 
 
 # Command line.
@@ -228,6 +255,10 @@ def add_arguments(parser):
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--strategy", default="auto", choices=strategy_lib.STRATEGY_CHOICES)
+    parser.add_argument("--steps-per-execution", type=int,
+                        help="train steps per call into the device (TPUs: 32 or more hides the host's latency)")
+    parser.add_argument("--time-budget", metavar="DURATION",
+                        help="end the run, decayed and exported, within this time: seconds or e.g. '4h30m'")
 
 
 def config_from_args(args):
@@ -240,7 +271,7 @@ def config_from_args(args):
     return config.replace(
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, image_size=args.image_size,
         batch_size=args.batch_size, generator=args.generator, learning_rate=args.learning_rate,
-        seed=args.seed,
+        seed=args.seed, steps_per_execution=args.steps_per_execution,
     )
 
 
@@ -249,4 +280,5 @@ def run(args):
     train(
         config, args.run_dir, data_dir=args.data_dir, photo_source=args.photos,
         monet_source=args.monets, strategy=strategy_lib.get_strategy(args.strategy),
+        time_budget=args.time_budget,
     )

@@ -10,7 +10,7 @@ from monet_gan import cyclegan
 
 
 def _snapshot(model):
-    return {name: [np.array(v) for v in network.weights] for name, network in model.networks.items()}
+    return {name: [v.numpy() for v in network.weights] for name, network in model.networks.items()}
 
 
 def _changed(before, after):

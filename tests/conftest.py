@@ -4,6 +4,7 @@ TensorFlow fixes its device list on first use, so the split of the one physical 
 logical devices (what MirroredStrategy tests need) happens here, before any test runs.
 """
 
+import functools
 import os
 import pathlib
 
@@ -37,3 +38,13 @@ def shared_weights():
     if not path.is_file():
         pytest.skip(f"SqueezeNet weights not found at {path} (present in CI)")
     return path
+
+
+@functools.lru_cache(maxsize=None)
+def two_cpu_strategy():
+    """One MirroredStrategy over the two logical CPUs, shared by every test in the session.
+
+    Each MirroredStrategy numbers its collective operations from the same starting keys, so two
+    of them in one process can pair up unrelated all-reduces and fail with a shape mismatch.
+    """
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

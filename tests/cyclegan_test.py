@@ -43,28 +43,12 @@ def test_ema_moves_toward_the_live_weights_at_the_configured_rate():
     assert optimizer.use_ema and not model.optimizers["monet_to_photo"].use_ema
     averages = optimizer._model_variables_moving_average
     model.train_step(_batch(config, 0))
-    live = [np.array(v) for v in model.photo_to_monet.trainable_variables]
+    live = [v.numpy() for v in model.photo_to_monet.trainable_variables]
     # The first step starts the average at the weights themselves.
     for average, value in zip(averages, live):
         np.testing.assert_allclose(np.array(average), value, rtol=1e-6)
     previous = [np.array(average) for average in averages]
     model.train_step(_batch(config, 1))
     for average, old, variable in zip(averages, previous, model.photo_to_monet.trainable_variables):
-        expected = 0.9 * old + 0.1 * np.array(variable)
+        expected = 0.9 * old + 0.1 * variable.numpy()
         np.testing.assert_allclose(np.array(average), expected, rtol=1e-5, atol=1e-7)
-
-
-def test_fit_under_mirrored_strategy_on_two_logical_cpus():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    config = config_lib.TrainConfig.smoke(batch_size=4)
-    photos, monets = _batch(config, 0)
-    dataset = tf.data.Dataset.from_tensor_slices((photos, monets)).repeat().batch(4, drop_remainder=True)
-    with strategy.scope():
-        model = cyclegan.CycleGAN(config)
-        model.compile(total_steps=4)
-    before = [np.array(v) for v in model.monet_discriminator.weights]
-    history = model.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0)
-    assert all(np.isfinite(values[-1]) for values in history.history.values())
-    assert int(model.optimizers["photo_to_monet"].iterations.numpy()) == 2
-    after = [np.array(v) for v in model.monet_discriminator.weights]
-    assert any(not np.array_equal(old, new) for old, new in zip(before, after))

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from monet_gan.diffaugment import AUGMENTATIONS, diff_augment
+from conftest import two_cpu_strategy
 
 
 def random_images(batch_size=3, size=16, seed=0):
@@ -89,7 +90,7 @@ def test_runs_under_jit_compile_and_matches_the_traced_result():
 
 
 def test_runs_per_replica_under_a_mirrored_strategy():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_strategy()
     dataset = tf.data.Dataset.from_tensor_slices(random_images(batch_size=4)).batch(4)
     batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
 

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from monet_gan.image_pool import ImagePool
+from conftest import two_cpu_strategy
 
 IMAGE_SHAPE = (4, 4, 3)
 
@@ -130,7 +131,7 @@ def test_works_inside_a_traced_function():
 
 
 def test_each_replica_of_a_mirrored_strategy_keeps_its_own_pool(tmp_path):
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_strategy()
     with strategy.scope():
         pool = make_pool(2)
 

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from monet_gan import losses
+from conftest import two_cpu_strategy
 
 RNG = np.random.default_rng(0)
 REAL_LOGITS = RNG.normal(size=(3, 4, 4, 1)).astype(np.float32)
@@ -87,7 +88,7 @@ def test_unknown_kind_names_it_and_the_choices():
 
 
 def test_global_batch_average_over_two_replicas_is_the_mean_over_four():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_strategy()
     real = RNG.normal(size=(4, 2, 2, 1)).astype(np.float32)
     fake = RNG.normal(size=(4, 2, 2, 1)).astype(np.float32)
     dataset = tf.data.Dataset.from_tensor_slices((real, fake)).batch(4)

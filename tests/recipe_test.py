@@ -16,6 +16,7 @@ from monet_gan import diffaugment
 from monet_gan import plots
 from monet_gan import submission
 from monet_gan import train as train_lib
+from conftest import two_cpu_strategy
 
 ACCURACY_COLUMNS = ("monet_real_accuracy", "monet_fake_accuracy", "photo_real_accuracy", "photo_fake_accuracy")
 
@@ -106,7 +107,7 @@ def test_every_discriminator_input_of_a_step_is_augmented_with_the_same_policy(a
 
 def test_ema_under_mirrored_strategy_is_the_same_on_both_replicas_and_follows_the_formula():
     keras.utils.set_random_seed(0)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_strategy()
     config = config_lib.TrainConfig.smoke(batch_size=4, ema_decay=0.9, num_residual_blocks=1)
     with strategy.scope():
         model = cyclegan.CycleGAN(config)

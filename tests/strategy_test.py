@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from monet_gan import strategy as strategy_lib
 from monet_gan.errors import UserError
+from conftest import two_cpu_strategy
 
 
 def test_auto_on_this_machine_is_the_default_strategy(monkeypatch, capsys):
@@ -31,7 +32,7 @@ def test_bad_tf_config_is_a_clear_error(monkeypatch):
 
 
 def test_global_batch_must_split_evenly_across_replicas():
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    mirrored = two_cpu_strategy()
     assert strategy_lib.check_global_batch(8, mirrored) == 4
     with pytest.raises(UserError, match="global batch size 5 is not divisible by the 2 replicas"):
         strategy_lib.check_global_batch(5, mirrored)

@@ -22,6 +22,7 @@ from monet_gan import generators
 from monet_gan import image_zip
 from monet_gan import submission
 from monet_gan.errors import UserError
+from conftest import two_cpu_strategy
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTO_COUNT = 200
@@ -130,7 +131,7 @@ def test_bfloat16_paints_almost_the_same_pixels_and_leaves_the_model_float32(tin
 
 def test_several_replicas_paint_what_one_does(tiny_generator, photo_dir, tmp_path):
     path, _ = tiny_generator
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_strategy()
     # 45 photos in batches of 8 leave a padded last batch split across the two replicas.
     mirrored = submission.write_submission(path, photos=photo_dir, out=tmp_path / "mirrored.zip",
                                            limit=45, batch_size=8, strategy=strategy, verbose=False)

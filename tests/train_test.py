@@ -53,7 +53,7 @@ def test_exported_generator_reloads_and_paints_identically(finished_run):
     ema = keras.saving.load_model(os.path.join(run_dir, "photo_to_monet_ema.keras"))
     averages = summary["model"].optimizers["photo_to_monet"]._model_variables_moving_average
     for variable, average in zip(ema.trainable_variables, averages):
-        np.testing.assert_array_equal(np.array(variable), np.array(average))
+        np.testing.assert_array_equal(variable.numpy(), np.array(average))
 
 
 def test_resuming_with_another_architecture_names_the_mismatch(finished_run, synthetic_data):
