@@ -319,24 +319,6 @@ def plan_count(photo_count, source, limit=None):
     return min(photo_count, MAX_IMAGES)
 
 
-def _first_files(source, count):
-    """The fewest leading files of a source that hold `count` images.
-
-    Reading no further than needed matters beyond the saved work: a tf.data iterator that is
-    dropped while its parallel maps still decode photos past the end of a `take` waits for them,
-    which took up to 20 s on a busy machine.
-    """
-    files = data.list_files(source)
-    if not files[0].lower().endswith(data.TFRECORD_EXTENSIONS):
-        return files[:count]
-    total = 0
-    for index, path in enumerate(files):
-        total += data.count_images(path)
-        if total >= count:
-            return files[: index + 1]
-    return files
-
-
 def _photo_batches(source, image_size, count, global_batch_size):
     """(names, images, valid) batches of exactly `global_batch_size`; the last one is padded.
 
@@ -354,9 +336,14 @@ def _photo_batches(source, image_size, count, global_batch_size):
             tf.ensure_shape(valid, [global_batch_size]),
         )
 
-    dataset = data.load_images(_first_files(source, count), image_size, with_names=True).take(count)
-    dataset = dataset.batch(global_batch_size).map(pad, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = data.load_images(source, image_size, with_names=True).take(count)
+    dataset = dataset.batch(global_batch_size).map(pad, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    # Decoding a batch takes a small fraction of painting it, so tf.data's autotuner has nothing to
+    # gain here, and it has a cost: on a busy machine, dropping an autotuned iterator stalled for up
+    # to 20 s. Without it, AUTOTUNE parallelism means one call per CPU core.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
 def _paint_into(archive, step, batches, count, verbose):
