@@ -104,8 +104,9 @@ def plan_epochs(seconds_left, step_seconds, overhead_seconds, steps_per_epoch, e
 class TimeBudget(keras.callbacks.Callback):
     """Sizes the run to end before `deadline`: sets the schedule's length and when to stop.
 
-    List it after the callback that writes checkpoints and exports, so the epoch-end time it
-    measures includes them. The model must have `set_schedule_length(total_steps)`.
+    List it before the callback that writes checkpoints, so they hold the latest plan; the time
+    that callback takes is measured at the next epoch's start. The model must have
+    `set_schedule_length(total_steps)`.
 
     Args:
         deadline: the `time.monotonic()` value by which training, with its final export, is done.
@@ -144,8 +145,13 @@ class TimeBudget(keras.callbacks.Callback):
     # Keras hooks.
 
     def on_epoch_begin(self, epoch, logs=None):
+        now = time.monotonic()
+        if self.last_time is not None:
+            # Everything since the previous epoch's last step: its checkpoint, export and plots.
+            self.overheads.append(now - self.last_time)
+            self.overhead_seconds = sum(self.overheads) / len(self.overheads)
         self.epoch = epoch
-        self.last_time = time.monotonic()
+        self.last_time = now
         self.last_step = 0
 
     def on_train_batch_end(self, batch, logs=None):
@@ -167,9 +173,8 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.last_time is not None:
-            self.overheads.append(time.monotonic() - self.last_time)
-            self.overhead_seconds = sum(self.overheads) / len(self.overheads)
+        # This runs before the checkpoint of the epoch is written, so the checkpoint holds the
+        # schedule as planned now, including a decision to stop here.
         if self.model.stop_training or self.step_seconds is None:
             return
         self.epoch = epoch + 1

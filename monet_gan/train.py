@@ -216,9 +216,9 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
         EpochArtifacts(run_dir, manager, epoch_variable, sample_photos),
     ]
     if deadline is not None:
-        # After EpochArtifacts, so the epoch-end time it measures includes checkpoint and export.
+        # Before EpochArtifacts, so each checkpoint holds the schedule as last planned.
         budget_seconds = deadline - time.monotonic()
-        callbacks.append(time_budget_lib.TimeBudget(
+        callbacks.insert(-1, time_budget_lib.TimeBudget(
             deadline, steps_per_epoch, config.epochs, run_dir=run_dir,
             overhead_guess_seconds=0.02 * max(budget_seconds, 0.0),
         ))
