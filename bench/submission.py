@@ -1,8 +1,8 @@
 """Benchmark: images.zip end to end against the bare forward pass and Kaggle's tutorial loop.
 
 Run from the project root (about 10 minutes on 2 busy CPU cores with the defaults):
-    python bench/submission.py [--count 32] [--rounds 2] [--generator resnet|unet]
-                               [--batch-sizes 32 8 4] [--photos DIR] [--float32-submit]
+    python bench/submission.py [--count 64] [--rounds 3] [--generator resnet|unet]
+                               [--batch-sizes 32 8] [--photos DIR] [--float32-submit]
 
 Everything is measured in one process on the same first --count photos at 256 px, with the
 default generator of TrainConfig (the ResNet; --generator unet for the tutorial's U-Net) at random
@@ -22,7 +22,10 @@ initialization: the speed of a network does not depend on the values of its weig
 
 The machine is shared, so the measurements are interleaved: every round times every method once,
 and other people's load falls on all of them alike. The best round of each estimates its speed on
-a quiet machine; the ratios use those. XLA is timed in the first round only (it never won).
+a quiet machine. The CPU seconds each image costs this process (all its threads) are reported too:
+others' load hardly changes them, so their ratios are the steadier comparison, though they credit
+single-threaded work (the tutorial's Python loop) with both cores. XLA is timed in the first round
+only (it never won).
 """
 
 import argparse
@@ -83,10 +86,10 @@ def make_forward(model, precision, jit_compile, batch_size, photos):
         forward(batches[0]).numpy()
 
     def run():
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for batch in batches:
             forward(batch).numpy()
-        return {"": len(photos) / (time.perf_counter() - start)}
+        return {"": (len(photos), time.perf_counter() - start, time.process_time() - start_cpu)}
 
     return run
 
@@ -102,21 +105,25 @@ def make_submit(model, photos_source, count, precision):
 
         def timed_write(archive, names, jpegs):
             if not first_write:
-                first_write.append((time.perf_counter(), len(names)))
+                first_write.append((time.perf_counter(), time.process_time(), len(names)))
             write_entries(archive, names, jpegs)
 
         write_entries, submission.write_entries = submission.write_entries, timed_write
         try:
+            start, start_cpu = time.perf_counter(), time.process_time()
             with tempfile.TemporaryDirectory() as folder:
-                result = submission.write_submission(
+                submission.write_submission(
                     model, photos=photos_source, out=os.path.join(folder, "images.zip"), limit=count,
                     precision=precision, verbose=False,
                 )
-                end = time.perf_counter()
+                end, end_cpu = time.perf_counter(), time.process_time()
         finally:
             submission.write_entries = write_entries
-        first_time, first_count = first_write[0]
-        return {"cold": count / result["seconds"], "after first batch": (count - first_count) / (end - first_time)}
+        first_time, first_cpu, first_count = first_write[0]
+        return {
+            "cold": (count, end - start, end_cpu - start_cpu),
+            "after first batch": (count - first_count, end - first_time, end_cpu - first_cpu),
+        }
 
     return run
 
@@ -129,25 +136,25 @@ def make_tutorial(model, photos):
         with tempfile.TemporaryDirectory() as folder:
             image_folder = os.path.join(folder, "images")
             os.makedirs(image_folder)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             for index, photo in enumerate(photos):
                 prediction = model(photo[np.newaxis], training=False)[0].numpy()
                 prediction = (prediction * 127.5 + 127.5).astype(np.uint8)
                 PIL.Image.fromarray(prediction).save(os.path.join(image_folder, f"{index + 1}.jpg"))
             shutil.make_archive(os.path.join(folder, "images"), "zip", image_folder)
-            return {"": len(photos) / (time.perf_counter() - start)}
+            return {"": (len(photos), time.perf_counter() - start, time.process_time() - start_cpu)}
 
     return run
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--count", type=int, default=32, help="photos per measurement (default 32)")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
+    parser.add_argument("--count", type=int, default=64, help="photos per measurement (default 64)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--generator", choices=config_lib.GENERATOR_ARCHITECTURES,
                         default=config_lib.TrainConfig().generator)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 8, 4],
-                        help="batch sizes of the forward pass (default: 32 8 4)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 8],
+                        help="batch sizes of the forward pass (default: 32 8)")
     parser.add_argument("--photos", default=str(DEFAULT_PHOTOS), help="a folder of 256 px photos")
     parser.add_argument("--float32-submit", action="store_true", help="also time submit in float32")
     args = parser.parse_args()
@@ -163,7 +170,9 @@ def main():
     strategy = tf.distribute.get_strategy()
     native_bfloat16 = submission.cpu_has_native_bfloat16()
     precision = submission.resolve_precision("auto", strategy)
-    batch_size = submission.default_batch_size(strategy)
+    batch_size = submission.DEFAULT_BATCH_SIZE
+    if args.count < 2 * batch_size:
+        parser.error(f"--count {args.count} leaves submit no batch after its first of {batch_size}")
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores, native bfloat16: {native_bfloat16}; "
           f"load average {load_average():.2f} at start")
     print(f"generator: {args.generator}, {model.count_params():,} parameters, 256 px; {args.count} photos x "
@@ -186,28 +195,33 @@ def main():
     tutorial_label = "(3) tutorial float32 eager  batch  1"
     methods[tutorial_label] = make_tutorial(model, photos)
 
-    rates = {}
+    rates, cpu_rates = {}, {}
     for round_index in range(args.rounds):
         for label, run in methods.items():
             if "XLA " in label and "no XLA" not in label and round_index > 0:
                 continue
-            for kind, rate in run().items():
+            for kind, (images, seconds, cpu_seconds) in run().items():
                 name = f"{label} {kind}".strip()
-                rates.setdefault(name, []).append(rate)
-                print(f"round {round_index + 1} {name}: {rate:6.2f} images/s (load {load_average():.1f})", flush=True)
+                rates.setdefault(name, []).append(images / seconds)
+                cpu_rates.setdefault(name, []).append(images / cpu_seconds)
+                print(f"round {round_index + 1} {name}: {images / seconds:6.2f} images/s, "
+                      f"{cpu_seconds / images:5.2f} CPU s/image (load {load_average():.1f})", flush=True)
 
+    print("\nbest round: images/s (wall clock), and images per CPU second (median; others' load "
+          "hardly changes it)")
     best = {name: max(values) for name, values in rates.items()}
-    print("\nbest round, images/s:")
-    for name, rate in best.items():
-        print(f"  {name}: {rate:6.2f}")
-    same_forward = best[f"(1) forward  {precision:8s} no XLA batch {batch_size:2d}"]
-    fastest = max((name for name in best if name.startswith("(1)")), key=best.get)
-    tutorial_rate = best[tutorial_label]
-    for kind in ("cold", "after first batch"):
-        submit_rate = best[f"{submit_label} {kind}"]
-        print(f"(2) {kind}: (2)/(1) same settings {submit_rate / same_forward:.0%}, (2)/(1) fastest "
-              f"[{fastest[4:].strip()}] {submit_rate / best[fastest]:.0%}, (2)/(3) {submit_rate / tutorial_rate:.2f}x")
-    submit_rate = best[f"{submit_label} after first batch"]
+    per_cpu_second = {name: float(np.median(values)) for name, values in cpu_rates.items()}
+    for name in best:
+        print(f"  {name}: {best[name]:6.2f}  {per_cpu_second[name]:6.2f}")
+    same_forward = f"(1) forward  {precision:8s} no XLA batch {batch_size:2d}"
+    for figures, title in ((best, "wall clock"), (per_cpu_second, "CPU time")):
+        fastest = max((name for name in figures if name.startswith("(1)")), key=figures.get)
+        for kind in ("cold", "after first batch"):
+            submit = figures[f"{submit_label} {kind}"]
+            print(f"{title}, (2) {kind}: (2)/(1) same settings {submit / figures[same_forward]:.0%}, "
+                  f"(2)/(1) fastest [{fastest[4:].strip()}] {submit / figures[fastest]:.0%}, "
+                  f"(2)/(3) {submit / figures[tutorial_label]:.2f}x")
+    submit_rate, tutorial_rate = best[f"{submit_label} after first batch"], best[tutorial_label]
     print(f"projected for all {ALL_PHOTOS:,} photos: submit {ALL_PHOTOS / submit_rate / 60:.0f} min, "
           f"tutorial {ALL_PHOTOS / tutorial_rate / 60:.0f} min; load average {load_average():.2f} at the end")
 

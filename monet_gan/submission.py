@@ -37,11 +37,9 @@ OUTPUT_SIZE = 256
 MIN_IMAGES = 7000
 MAX_IMAGES = 10000
 
-# Photos per step: 32 across all replicas on accelerators (4 per core of a TPU v3-8), and fewer on
-# a CPU, which bench/submission.py measured faster in small batches (their activations stay in
-# the caches).
+# Photos per step across all replicas: 4 per core of a TPU v3-8. On a CPU, bench/submission.py
+# measured batches of 32 a little faster than batches of 8.
 DEFAULT_BATCH_SIZE = 32
-CPU_BATCH_SIZE = 8
 DEFAULT_QUALITY = 95
 # XLA did not paint faster than TensorFlow's own CPU kernels in bench/submission.py; TPUs compile
 # the replica function with XLA whatever this says.
@@ -193,11 +191,6 @@ def resolve_precision(precision, strategy):
     if precision != "auto":
         return precision
     return "bfloat16" if _on_cpu_only(strategy) and cpu_has_native_bfloat16() else "float32"
-
-
-def default_batch_size(strategy):
-    """Photos per step when none is given: CPU_BATCH_SIZE on a CPU, else DEFAULT_BATCH_SIZE."""
-    return CPU_BATCH_SIZE if _on_cpu_only(strategy) else DEFAULT_BATCH_SIZE
 
 
 @contextlib.contextmanager
@@ -388,7 +381,7 @@ def _temporary_zip(out):
 
 
 def _check_arguments(batch_size, limit, quality):
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+    if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch size must be a positive integer, got {batch_size!r}")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive integer, got {limit!r}")
@@ -396,7 +389,7 @@ def _check_arguments(batch_size, limit, quality):
         raise ValueError(f"JPEG quality must be an integer from 1 to 100, got {quality!r}")
 
 
-def write_submission(ckpt, photos=None, out="images.zip", batch_size=None, limit=None,
+def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BATCH_SIZE, limit=None,
                      quality=DEFAULT_QUALITY, strategy=None, use_ema=True,
                      jit_compile=DEFAULT_JIT_COMPILE, precision="auto", verbose=True):
     """Paints the photos with a generator and writes images.zip, checked entry by entry.
@@ -406,8 +399,7 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=None, limit
       photos: a photo folder, TFRecords, glob or list of these; None for the competition photos
         found by `data.find_data_dir()`.
       out: the zip to write; replaced only once the new one is complete and valid.
-      batch_size: photos per step across all replicas (rounded up to a multiple of them); None
-        for `default_batch_size(strategy)`.
+      batch_size: photos per step across all replicas (rounded up to a multiple of them).
       limit: paint only the first `limit` photos, for a trial zip below Kaggle's 7,000.
       quality: JPEG quality, 1-100.
       strategy: the tf.distribute strategy to paint under; None for the active one.
@@ -423,7 +415,6 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=None, limit
     start = time.perf_counter()
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
-    batch_size = batch_size or default_batch_size(strategy)
     global_batch_size = -(-batch_size // replicas) * replicas
     precision = resolve_precision(precision, strategy)
     with strategy.scope():
@@ -475,9 +466,8 @@ def add_arguments(parser):
                         help="photo TFRecords, folder or glob (default: the competition photos in "
                         "tfrecords/ or /kaggle/input/gan-getting-started)")
     parser.add_argument("--out", default="images.zip", help="the zip to write (default: images.zip)")
-    parser.add_argument("--batch-size", type=int,
-                        help=f"photos per step, all replicas together (default: {DEFAULT_BATCH_SIZE}, "
-                        f"or {CPU_BATCH_SIZE} on a CPU)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help=f"photos per step, all replicas together (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--limit", type=int, metavar="N",
                         help="paint only the first N photos: a trial zip, below Kaggle's 7,000")
     parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
