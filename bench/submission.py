@@ -82,7 +82,8 @@ def make_forward(model, precision, jit_compile, batch_size, photos):
         def forward(images):
             return model(images, training=False)
 
-        batches = [tf.constant(photos[start:start + batch_size]) for start in range(0, len(photos), batch_size)]
+        batches = [tf.constant(photos[start:start + batch_size])
+                   for start in range(0, len(photos), batch_size)]
         forward(batches[0]).numpy()
 
     def run():
@@ -185,13 +186,15 @@ def main():
     if (precision, submission.DEFAULT_JIT_COMPILE, batch_size) not in forward_variants:
         forward_variants.append((precision, submission.DEFAULT_JIT_COMPILE, batch_size))
     methods = {
-        f"(1) forward  {p:8s} {'XLA' if jit else 'no XLA':6s} batch {size:2d}": make_forward(model, p, jit, size, photos)
+        f"(1) forward  {p:8s} {'XLA' if jit else 'no XLA':6s} batch {size:2d}":
+            make_forward(model, p, jit, size, photos)
         for p, jit, size in forward_variants
     }
     submit_label = f"(2) submit   {precision:8s} no XLA batch {batch_size:2d}"
     methods[submit_label] = make_submit(model, args.photos, args.count, "auto")
     if args.float32_submit and precision != "float32":
-        methods[f"(2) submit   float32  no XLA batch {batch_size:2d}"] = make_submit(model, args.photos, args.count, "float32")
+        methods[f"(2) submit   float32  no XLA batch {batch_size:2d}"] = make_submit(
+            model, args.photos, args.count, "float32")
     tutorial_label = "(3) tutorial float32 eager  batch  1"
     methods[tutorial_label] = make_tutorial(model, photos)
 

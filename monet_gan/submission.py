@@ -41,12 +41,13 @@ MAX_IMAGES = 10000
 # measured batches of 32 a little faster than batches of 8.
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_QUALITY = 95
-# XLA did not paint faster than TensorFlow's own CPU kernels in bench/submission.py; TPUs compile
-# the replica function with XLA whatever this says.
+# On a CPU, XLA painted at 0.5-0.75x the speed of TensorFlow's own (oneDNN) kernels in
+# bench/submission.py; TPUs compile the replica function with XLA whatever this says.
 DEFAULT_JIT_COMPILE = False
 # "auto" paints in bfloat16 on a CPU with native bfloat16 instructions (AVX512_BF16 or AMX), which
-# bench/submission.py measured at about twice the float32 speed, and in float32 everywhere else:
-# without those instructions bfloat16 is emulated and slower, and accelerators are fast anyway.
+# bench/submission.py measured at 1.7x (ResNet) to 2x (U-Net) the float32 speed, and in float32
+# everywhere else: without those instructions bfloat16 is emulated and slower, and accelerators
+# are fast anyway. The pixels move by about one level in 255 on average.
 PRECISIONS = ("auto", "float32", "bfloat16")
 CPU_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -59,7 +60,9 @@ def _load_keras_file(path):
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many kinds of errors for a file it cannot read.
-        raise UserError(f"cannot load {path} as a Keras model ({type(error).__name__}: {error})") from None
+        raise UserError(
+            f"cannot load {path} as a Keras model ({type(error).__name__}: {error})"
+        ) from None
 
 
 def _generator_from_config(config_path):
@@ -100,31 +103,38 @@ def _load_run_dir(run_dir, use_ema):
     try:
         status.assert_existing_objects_matched()
     except AssertionError as error:
-        raise UserError(f"{latest} holds no photo_to_monet weights matching {config_path} ({error})") from None
+        raise UserError(
+            f"{latest} holds no photo_to_monet weights matching {config_path} ({error})"
+        ) from None
     return generator
 
 
 def _load_weights_file(path):
     config_path = os.path.join(os.path.dirname(os.path.abspath(path)), train_lib.CONFIG_FILE)
     if not os.path.isfile(config_path):
-        raise UserError(f"{path} is a weights file; it needs the run's {train_lib.CONFIG_FILE} beside it")
+        raise UserError(
+            f"{path} is a weights file; it needs the run's {train_lib.CONFIG_FILE} beside it"
+        )
     generator = _generator_from_config(config_path)
     try:
         generator.load_weights(path)
     except Exception as error:  # h5py and Keras raise many kinds of errors for a mismatched file.
         raise UserError(
-            f"cannot load {path} into the generator {config_path} describes ({type(error).__name__}: {error})"
+            f"cannot load {path} into the generator {config_path} describes "
+            f"({type(error).__name__}: {error})"
         ) from None
     return generator
 
 
 def check_generator(model, source="the model"):
-    """Returns the model's image size after checking it maps (None, S, S, 3) images to (None, S, S, 3)."""
+    """The model's image size S, after checking that it maps (None, S, S, 3) to (None, S, S, 3)."""
     try:
         input_shape = tuple(model.input_shape)
         output_shape = tuple(model.output_shape)
     except (AttributeError, ValueError, TypeError):
-        raise UserError(f"{source} is not a photo->Monet generator: it has no single image input and output") from None
+        raise UserError(
+            f"{source} is not a photo->Monet generator: it has no single image input and output"
+        ) from None
     size = input_shape[1] if len(input_shape) == 4 else None
     if not (len(input_shape) == 4 and input_shape[3] == 3 and input_shape[1] == input_shape[2]
             and output_shape == input_shape):
@@ -222,13 +232,10 @@ def to_output_pixels(paintings, output_size=OUTPUT_SIZE):
     """
     paintings = tf.cast(paintings, tf.float32)
     if paintings.shape[1] != output_size or paintings.shape[2] != output_size:
-        paintings = tf.image.resize(paintings, [output_size, output_size], method="bilinear", antialias=True)
+        paintings = tf.image.resize(
+            paintings, [output_size, output_size], method="bilinear", antialias=True
+        )
     return tf.round(tf.clip_by_value((paintings + 1.0) * 127.5, 0.0, 255.0))
-
-
-def to_output_images(paintings, output_size=OUTPUT_SIZE):
-    """Generator outputs in [-1, 1] -> uint8 (B, output_size, output_size, 3)."""
-    return tf.cast(to_output_pixels(paintings, output_size), tf.uint8)
 
 
 def encode_jpegs(images, quality=DEFAULT_QUALITY):
@@ -254,12 +261,15 @@ def make_paint_step(model, strategy, quality=DEFAULT_QUALITY, jit_compile=DEFAUL
         return to_output_pixels(model(images, training=False))
 
     def gather(value):
-        return tf.concat(strategy.experimental_local_results(value), axis=0) if distributed else value
+        if not distributed:
+            return value
+        return tf.concat(strategy.experimental_local_results(value), axis=0)
 
     @tf.function
     def step(names, images, valid):
         painted = strategy.run(paint, args=(images,)) if distributed else paint(images)
-        return gather(names), encode_jpegs(tf.cast(gather(painted), tf.uint8), quality), gather(valid)
+        jpegs = encode_jpegs(tf.cast(gather(painted), tf.uint8), quality)
+        return gather(names), jpegs, gather(valid)
 
     return step
 
@@ -304,11 +314,12 @@ def plan_count(photo_count, source, limit=None):
         return min(limit, photo_count, MAX_IMAGES)
     if photo_count < MIN_IMAGES:
         raise UserError(
-            f"{source} holds {photo_count} photos; images.zip needs {MIN_IMAGES:,} to {MAX_IMAGES:,} "
-            "images. Use --limit N for a smaller trial zip on purpose."
+            f"{source} holds {photo_count} photos; images.zip needs {MIN_IMAGES:,} to "
+            f"{MAX_IMAGES:,} images. Use --limit N for a smaller trial zip on purpose."
         )
     if photo_count > MAX_IMAGES:
-        print(f"{source} holds {photo_count:,} photos; painting the first {MAX_IMAGES:,} (Kaggle's maximum)")
+        print(f"{source} holds {photo_count:,} photos; painting the first {MAX_IMAGES:,} "
+              "(Kaggle's maximum)")
     return min(photo_count, MAX_IMAGES)
 
 
@@ -330,7 +341,8 @@ def _photo_batches(source, image_size, count, global_batch_size):
         )
 
     dataset = data.load_images(source, image_size, with_names=True).take(count)
-    dataset = dataset.batch(global_batch_size).map(pad, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    dataset = dataset.batch(global_batch_size).map(pad, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.prefetch(2)
     # Decoding a batch takes a small fraction of painting it, so tf.data's autotuner has nothing to
     # gain here, and it has a cost: on a busy machine, dropping an autotuned iterator stalled for up
     # to 20 s. Without it, AUTOTUNE parallelism means one call per CPU core.
@@ -351,7 +363,8 @@ def _paint_into(archive, step, batches, count, verbose):
         for names, images, valid in batches:
             names, jpegs, valid = step(names, images, valid)
             valid = valid.numpy()
-            names = [entry_name(name.decode("utf-8", "replace"), taken) for name in names.numpy()[valid]]
+            names = [entry_name(name.decode("utf-8", "replace"), taken)
+                     for name in names.numpy()[valid]]
             jpegs = jpegs.numpy()[valid]
             # The previous batch is written by now, or its error surfaces here.
             if pending is not None:
@@ -377,6 +390,10 @@ def _temporary_zip(out):
     except OSError as error:
         raise UserError(f"cannot write to {directory}: {error.strerror or error}") from None
     os.close(handle)
+    # mkstemp makes the file private (0600); the zip gets the permissions of any new file.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary_path, 0o666 & ~umask)
     return temporary_path
 
 
@@ -431,15 +448,19 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BAT
 
     out = os.fspath(out)
     temporary_path = _temporary_zip(out)
-    arithmetic = computing_in(model, "mixed_bfloat16") if precision == "bfloat16" else contextlib.nullcontext()
+    arithmetic = (computing_in(model, "mixed_bfloat16") if precision == "bfloat16"
+                  else contextlib.nullcontext())
     try:
-        with arithmetic, data.user_errors(source), \
-                zipfile.ZipFile(temporary_path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        with arithmetic, data.user_errors(source), zipfile.ZipFile(
+            temporary_path, "w", zipfile.ZIP_STORED, allowZip64=True
+        ) as archive:
             step = make_paint_step(model, strategy, quality, jit_compile)
             written = _paint_into(archive, step, batches, count, verbose)
         if written != count:
             raise UserError(f"{source} yielded {written} photos where {count} were counted")
-        image_zip.validate_image_zip(temporary_path, min_count=count, max_count=count, image_size=OUTPUT_SIZE)
+        image_zip.validate_image_zip(
+            temporary_path, min_count=count, max_count=count, image_size=OUTPUT_SIZE
+        )
         os.replace(temporary_path, out)
     except OSError as error:
         raise UserError(f"cannot write {out}: {error.strerror or error}") from None
@@ -461,13 +482,16 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BAT
 
 def add_arguments(parser):
     parser.add_argument("--ckpt", required=True, metavar="PATH",
-                        help="run directory, .keras generator, or .weights.h5 with config.json beside it")
+                        help="run directory, .keras generator, or .weights.h5 with "
+                        "config.json beside it")
     parser.add_argument("--photos", metavar="PATH",
                         help="photo TFRecords, folder or glob (default: the competition photos in "
                         "tfrecords/ or /kaggle/input/gan-getting-started)")
-    parser.add_argument("--out", default="images.zip", help="the zip to write (default: images.zip)")
+    parser.add_argument("--out", default="images.zip",
+                        help="the zip to write (default: images.zip)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help=f"photos per step, all replicas together (default: {DEFAULT_BATCH_SIZE})")
+                        help="photos per step, all replicas together "
+                        f"(default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--limit", type=int, metavar="N",
                         help="paint only the first N photos: a trial zip, below Kaggle's 7,000")
     parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
@@ -480,11 +504,14 @@ def add_arguments(parser):
                         "bfloat16 instructions, float32 elsewhere)")
     parser.add_argument("--strategy", default="auto", choices=strategy_lib.STRATEGY_CHOICES,
                         help="where to paint (default: a TPU or GPUs when present)")
-    parser.add_argument("--mifid", action="store_true", help="score the zip with the local MiFID afterwards")
+    parser.add_argument("--mifid", action="store_true",
+                        help="score the zip with the local MiFID afterwards")
     parser.add_argument("--mifid-real", metavar="PATH",
-                        help="real Monets for --mifid (default: the Monets of the data directory found)")
+                        help="real Monets for --mifid (default: the Monets of the data "
+                        "directory found)")
     parser.add_argument("--feature-net", default="inception", help="feature network for --mifid")
-    parser.add_argument("--weights", metavar="PATH", help="feature network weights file for --mifid")
+    parser.add_argument("--weights", metavar="PATH",
+                        help="feature network weights file for --mifid")
 
 
 def _score(path, real, feature_net, weights):
@@ -503,8 +530,8 @@ def run(args):
     strategy = strategy_lib.get_strategy(args.strategy)
     result = write_submission(
         args.ckpt, photos=args.photos, out=args.out, batch_size=args.batch_size, limit=args.limit,
-        quality=args.quality, strategy=strategy, use_ema=not args.no_ema, jit_compile=args.jit_compile,
-        precision=args.precision,
+        quality=args.quality, strategy=strategy, use_ema=not args.no_ema,
+        jit_compile=args.jit_compile, precision=args.precision,
     )
     if args.mifid:
         _score(result["path"], args.mifid_real, args.feature_net, args.weights)

@@ -5,11 +5,11 @@ filters) so that painting a few hundred photos takes seconds.
 """
 
 import os
+import stat
 import subprocess
 import sys
 import zipfile
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -97,6 +97,9 @@ def test_zip_holds_one_256px_jpeg_per_photo_painted_by_the_generator(tiny_genera
 
     assert result["count"] == 150 and result["path"] == str(out)
     assert result["bytes"] == os.path.getsize(out) and result["seconds"] > 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o666 & ~umask
     assert image_zip.validate_image_zip(out, min_count=150, max_count=150, image_size=256) == 150
     with zipfile.ZipFile(out) as archive:
         infos = archive.infolist()
