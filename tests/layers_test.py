@@ -111,7 +111,36 @@ def test_weights_of_group_normalization_model_load_into_ours(tmp_path, by_name):
     ours = small_model(lambda name: layers.InstanceNormalization(name=name))
     ours.load_weights(str(path), by_name=by_name)
     x = random_images((2, 8, 8, 3), seed=4)
-    np.testing.assert_array_equal(ours(x), reference(x))
+    # Only rounding differs (ours takes the fused kernel); a swapped gamma and beta would not.
+    np.testing.assert_allclose(ours(x), reference(x), atol=1e-5)
+
+
+def test_fused_and_general_paths_agree_in_values_and_gradients():
+    # A known batch size takes the fused kernel; an unknown one (a graph traced for any batch
+    # size) takes separate moments ops. Training differentiates through either.
+    x = tf.constant(random_images((3, 6, 5, 4), seed=7))
+    layer = layers.InstanceNormalization(name="norm")
+    layer.build(x.shape)
+    set_random_gamma_beta(layer)
+    assert layer._can_fuse(x)
+    upstream = tf.constant(random_images((3, 6, 5, 4), seed=8))
+
+    def values_and_gradients(inputs):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = layer(inputs)
+            loss = tf.reduce_sum(outputs * upstream)
+        return [outputs, *tape.gradient(loss, [inputs, layer.gamma, layer.beta])]
+
+    fused = values_and_gradients(x)
+    any_batch = tf.function(
+        values_and_gradients, input_signature=[tf.TensorSpec((None, 6, 5, 4), tf.float32)]
+    )
+    general = any_batch(x)
+    for fused_value, general_value in zip(fused, general):
+        np.testing.assert_allclose(fused_value, general_value, rtol=1e-4, atol=1e-4)
+    gamma, beta = layer.gamma.numpy(), layer.beta.numpy()
+    np.testing.assert_allclose(fused[0], instance_norm_reference(x, gamma, beta), atol=1e-5)
 
 
 def test_instance_norm_config_round_trip():
@@ -145,6 +174,16 @@ def test_reflection_padding_matches_numpy_and_shapes():
     assert layers.ReflectionPadding2D(3, name="square").padding == (3, 3)
     clone = layers.ReflectionPadding2D.from_config(layer.get_config())
     assert clone.padding == (2, 3)
+    # The gradient sends each mirrored pixel's gradient back to its source, as tf.pad's does.
+    x = tf.constant(x)
+    upstream = tf.constant(random_images((2, 9, 12, 3), seed=2))
+    gradients = []
+    for pad in (layer, lambda t: tf.pad(t, [[0, 0], [2, 2], [3, 3], [0, 0]], mode="REFLECT")):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(pad(x) * upstream)
+        gradients.append(tape.gradient(loss, x))
+    np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-6)
 
 
 @pytest.mark.parametrize("padding", [-1, (1,), (1, 2, 3), 1.5, "1"])
