@@ -158,10 +158,14 @@ class InstanceNormalization(keras.layers.Layer):
         gamma, beta = tf.cast(gamma, tf.float32), tf.cast(beta, tf.float32)
         # Splitting along the batch axis gives views of the input, not copies.
         samples = tf.split(inputs, inputs.shape[0], axis=0) if inputs.shape[0] > 1 else [inputs]
+        # In training mode the kernel computes the statistics itself and ignores these; one
+        # shared empty tensor keeps the graph small (a graph function is built per batch size).
+        no_statistics = tf.zeros((0,), tf.float32)
         outputs = [
-            tf.compat.v1.nn.fused_batch_norm(
-                sample, gamma, beta, epsilon=self.epsilon, is_training=True
-            )[0]
+            tf.raw_ops.FusedBatchNormV3(
+                x=sample, scale=gamma, offset=beta, mean=no_statistics, variance=no_statistics,
+                epsilon=self.epsilon, is_training=True,
+            ).y
             for sample in samples
         ]
         outputs = tf.concat(outputs, axis=0) if len(outputs) > 1 else outputs[0]

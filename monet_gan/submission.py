@@ -24,12 +24,10 @@ import keras
 import tensorflow as tf
 import tqdm
 
-from monet_gan import config as config_lib
 from monet_gan import data
-from monet_gan import generators
 from monet_gan import image_zip
 from monet_gan import strategy as strategy_lib
-from monet_gan import train as train_lib
+from monet_gan import trained_generator
 from monet_gan.errors import UserError
 
 # Kaggle's rules for images.zip.
@@ -50,126 +48,6 @@ DEFAULT_JIT_COMPILE = False
 # are fast anyway. The pixels move by about one level in 255 on average.
 PRECISIONS = ("auto", "float32", "bfloat16")
 CPU_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading the generator.
-
-
-def _load_keras_file(path):
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as error:  # Keras raises many kinds of errors for a file it cannot read.
-        raise UserError(
-            f"cannot load {path} as a Keras model ({type(error).__name__}: {error})"
-        ) from None
-
-
-def _generator_from_config(config_path):
-    """An untrained photo->Monet generator with the architecture a run's config.json describes."""
-    try:
-        config = config_lib.TrainConfig.from_json(config_path)
-    except (ValueError, TypeError) as error:
-        raise UserError(f"{config_path} is not a valid run config ({error})") from None
-    return generators.build_generator(
-        config.generator,
-        image_size=config.image_size,
-        filters=config.generator_filters,
-        num_residual_blocks=config.num_residual_blocks,
-        dropout_rate=config.dropout_rate,
-        name="photo_to_monet",
-    )
-
-
-def _load_run_dir(run_dir, use_ema):
-    exports = [train_lib.EMA_GENERATOR_FILE] if use_ema else []
-    exports.append(train_lib.GENERATOR_FILE)
-    for name in exports:
-        path = os.path.join(run_dir, name)
-        if os.path.isfile(path):
-            return _load_keras_file(path)
-    config_path = os.path.join(run_dir, train_lib.CONFIG_FILE)
-    checkpoint_dir = os.path.join(run_dir, train_lib.CHECKPOINT_DIR)
-    latest = tf.train.latest_checkpoint(checkpoint_dir) if os.path.isdir(checkpoint_dir) else None
-    if latest is None or not os.path.isfile(config_path):
-        raise UserError(
-            f"{run_dir} holds no generator: expected {train_lib.GENERATOR_FILE}, or "
-            f"{train_lib.CONFIG_FILE} with a checkpoint in {train_lib.CHECKPOINT_DIR}/"
-        )
-    # No export yet (training stopped before its first epoch ended being exported): rebuild the
-    # generator and take only its weights from the checkpoint, leaving optimizers and pools.
-    generator = _generator_from_config(config_path)
-    status = tf.train.Checkpoint(photo_to_monet=generator).restore(latest).expect_partial()
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError as error:
-        raise UserError(
-            f"{latest} holds no photo_to_monet weights matching {config_path} ({error})"
-        ) from None
-    return generator
-
-
-def _load_weights_file(path):
-    config_path = os.path.join(os.path.dirname(os.path.abspath(path)), train_lib.CONFIG_FILE)
-    if not os.path.isfile(config_path):
-        raise UserError(
-            f"{path} is a weights file; it needs the run's {train_lib.CONFIG_FILE} beside it"
-        )
-    generator = _generator_from_config(config_path)
-    try:
-        generator.load_weights(path)
-    except Exception as error:  # h5py and Keras raise many kinds of errors for a mismatched file.
-        raise UserError(
-            f"cannot load {path} into the generator {config_path} describes "
-            f"({type(error).__name__}: {error})"
-        ) from None
-    return generator
-
-
-def check_generator(model, source="the model"):
-    """The model's image size S, after checking that it maps (None, S, S, 3) to (None, S, S, 3)."""
-    try:
-        input_shape = tuple(model.input_shape)
-        output_shape = tuple(model.output_shape)
-    except (AttributeError, ValueError, TypeError):
-        raise UserError(
-            f"{source} is not a photo->Monet generator: it has no single image input and output"
-        ) from None
-    size = input_shape[1] if len(input_shape) == 4 else None
-    if not (len(input_shape) == 4 and input_shape[3] == 3 and input_shape[1] == input_shape[2]
-            and output_shape == input_shape):
-        raise UserError(
-            f"{source} is not a photo->Monet generator: it maps {input_shape} to {output_shape}; "
-            "expected (None, S, S, 3) to (None, S, S, 3)"
-        )
-    return size or OUTPUT_SIZE
-
-
-def load_generator(ckpt, use_ema=True):
-    """The photo->Monet generator of a run directory, a .keras file or a .weights.h5 file.
-
-    Args:
-      ckpt: a run directory (its photo_to_monet_ema.keras, else photo_to_monet.keras, else the
-        latest checkpoint rebuilt from config.json), a .keras generator, or a .weights.h5 file with
-        the run's config.json beside it.
-      use_ema: prefer the moving-average export of a run directory when it has one.
-
-    Returns:
-      A keras.Model mapping (None, S, S, 3) images in [-1, 1] to paintings in [-1, 1].
-    """
-    path = os.fspath(ckpt)
-    if not os.path.exists(path):
-        raise UserError(f"checkpoint not found: {path}")
-    if os.path.isdir(path):
-        model = _load_run_dir(path, use_ema)
-    elif path.endswith(".weights.h5"):
-        model = _load_weights_file(path)
-    elif path.endswith(".keras"):
-        model = _load_keras_file(path)
-    else:
-        raise UserError(f"{path} is not a run directory, a .keras file or a .weights.h5 file")
-    check_generator(model, path)
-    return model
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,7 +290,7 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BAT
     """Paints the photos with a generator and writes images.zip, checked entry by entry.
 
     Args:
-      ckpt: what `load_generator` accepts, or a keras.Model generator itself.
+      ckpt: what `trained_generator.load_generator` accepts, or a keras.Model generator itself.
       photos: a photo folder, TFRecords, glob or list of these; None for the competition photos
         found by `data.find_data_dir()`.
       out: the zip to write; replaced only once the new one is complete and valid.
@@ -435,8 +313,9 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BAT
     global_batch_size = -(-batch_size // replicas) * replicas
     precision = resolve_precision(precision, strategy)
     with strategy.scope():
-        model = ckpt if isinstance(ckpt, keras.Model) else load_generator(ckpt, use_ema)
-    image_size = check_generator(model, "the generator")
+        model = ckpt if isinstance(ckpt, keras.Model) else trained_generator.load_generator(ckpt, use_ema)
+    # A generator with no fixed input size paints the photos at the size Kaggle wants.
+    image_size = trained_generator.check_generator(model, "the generator") or OUTPUT_SIZE
 
     source = resolve_photos(photos)
     count = plan_count(data.count_images(source), source, limit)

@@ -13,6 +13,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest
 import tensorflow as tf
 
+from monet_gan import config as config_lib
+from monet_gan import trained_generator
+
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "gan-getting-started"
 SHARED_WEIGHTS = PROJECT_ROOT.parent / "shared" / "weights"
@@ -48,3 +51,36 @@ def two_cpu_strategy():
     of them in one process can pair up unrelated all-reduces and fail with a shape mismatch.
     """
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+def spread_outputs(model):
+    """Gives a generator's paintings real contrast, so that comparing pixels means something.
+
+    The papers' N(0, 0.02) initialization paints nearly flat grey; unit gammas and a larger
+    output layer spread the outputs over the whole range.
+    """
+    for layer in model.layers:
+        if "norm" in layer.name:
+            layer.gamma.assign(tf.ones_like(layer.gamma))
+    output_convolution = model.get_layer("output_conv")
+    output_convolution.kernel.assign(output_convolution.kernel * 20.0)
+
+
+def tiny_run_config():
+    """The config of a 64 px ResNet small enough to build in a second."""
+    return config_lib.TrainConfig.smoke(
+        image_size=64, generator="resnet", generator_filters=4, num_residual_blocks=1
+    )
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A hand-made run directory: config.json, the live export and a different EMA export."""
+    directory = tmp_path_factory.mktemp("run")
+    tiny_run_config().to_json(str(directory / "config.json"))
+    live = trained_generator.generator_from_config(str(directory / "config.json"))
+    live.save(str(directory / "photo_to_monet.keras"))
+    ema = trained_generator.generator_from_config(str(directory / "config.json"))
+    spread_outputs(ema)
+    ema.save(str(directory / "photo_to_monet_ema.keras"))
+    return str(directory), live, ema

@@ -14,8 +14,8 @@ from monet_gan import data
 from monet_gan import demo
 from monet_gan import diffaugment
 from monet_gan import plots
-from monet_gan import submission
 from monet_gan import train as train_lib
+from monet_gan import trained_generator
 from conftest import two_cpu_strategy
 
 ACCURACY_COLUMNS = ("monet_real_accuracy", "monet_fake_accuracy", "photo_real_accuracy", "photo_fake_accuracy")
@@ -193,7 +193,7 @@ def test_ema_export_reloads_and_paints_what_the_averaged_weights_paint(monitored
     np.testing.assert_allclose(raw_paintings, model.photo_to_monet(photos, training=False), atol=1e-6)
     assert not np.array_equal(raw_paintings, ema_paintings)
     # submit.py's loader takes the EMA generator of a run directory by default.
-    default = submission.load_generator(run_dir)
+    default = trained_generator.load_generator(run_dir)
     np.testing.assert_allclose(default(photos, training=False), ema_paintings, atol=1e-6)
 
 

@@ -1,7 +1,6 @@
 """Strategy choice and the errors for what is not there."""
 
 import pytest
-import tensorflow as tf
 
 from monet_gan import strategy as strategy_lib
 from monet_gan.errors import UserError

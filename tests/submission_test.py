@@ -15,14 +15,13 @@ import pytest
 import tensorflow as tf
 
 from monet_gan import cli
-from monet_gan import config as config_lib
 from monet_gan import data
 from monet_gan import discriminators
 from monet_gan import generators
 from monet_gan import image_zip
 from monet_gan import submission
 from monet_gan.errors import UserError
-from conftest import two_cpu_strategy
+from conftest import spread_outputs, two_cpu_strategy
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTO_COUNT = 200
@@ -44,48 +43,14 @@ def photo_dir(shared_data, tmp_path_factory):
 def tiny_generator(tmp_path_factory):
     """A 32 px U-Net saved as a .keras file, and the model itself."""
     model = generators.build_generator("unet", image_size=32, filters=4, name="photo_to_monet")
-    _spread_outputs(model)
+    spread_outputs(model)
     path = str(tmp_path_factory.mktemp("generator") / "tiny.keras")
     model.save(path)
     return path, model
 
 
-def _spread_outputs(model):
-    # The papers' N(0, 0.02) initialization paints nearly flat grey; unit gammas and a larger
-    # output layer give the images real contrast, so that comparing pixels means something.
-    for layer in model.layers:
-        if "norm" in layer.name:
-            layer.gamma.assign(tf.ones_like(layer.gamma))
-    output_convolution = model.get_layer("output_conv")
-    output_convolution.kernel.assign(output_convolution.kernel * 20.0)
-
-
-def _tiny_config():
-    return config_lib.TrainConfig.smoke(
-        image_size=64, generator="resnet", generator_filters=4, num_residual_blocks=1
-    )
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A hand-made run directory: config.json, the live export and a different EMA export."""
-    directory = tmp_path_factory.mktemp("run")
-    _tiny_config().to_json(str(directory / "config.json"))
-    live = submission._generator_from_config(str(directory / "config.json"))
-    live.save(str(directory / "photo_to_monet.keras"))
-    ema = submission._generator_from_config(str(directory / "config.json"))
-    _spread_outputs(ema)
-    ema.save(str(directory / "photo_to_monet_ema.keras"))
-    return str(directory), live, ema
-
-
 def _zip_images(path):
     return dict(image_zip.iterate_zip_images(path))
-
-
-def _assert_same_weights(model, expected):
-    for actual, wanted in zip(model.get_weights(), expected.get_weights(), strict=True):
-        np.testing.assert_array_equal(actual, wanted)
 
 
 def test_zip_holds_one_256px_jpeg_per_photo_painted_by_the_generator(tiny_generator, photo_dir, tmp_path):
@@ -158,35 +123,6 @@ def test_cli_paints_with_a_run_directory_and_its_64px_ema_generator(run_dir, pho
     assert closing_line.startswith(f"wrote 40 images to {out}") and " MB) in " in closing_line
 
 
-def test_run_directory_prefers_the_ema_export_unless_told_not_to(run_dir):
-    directory, live, ema = run_dir
-    _assert_same_weights(submission.load_generator(directory), ema)
-    _assert_same_weights(submission.load_generator(directory, use_ema=False), live)
-
-
-def test_run_directory_without_export_restores_the_latest_checkpoint(tmp_path):
-    config = _tiny_config()
-    config.to_json(str(tmp_path / "config.json"))
-    trained = submission._generator_from_config(str(tmp_path / "config.json"))
-    _spread_outputs(trained)
-    other = generators.build_generator("resnet", image_size=64, filters=4, num_residual_blocks=1)
-    checkpoint = tf.train.Checkpoint(photo_to_monet=trained, monet_to_photo=other,
-                                     epoch=tf.Variable(3, dtype=tf.int64))
-    tf.train.CheckpointManager(checkpoint, str(tmp_path / "checkpoints"), max_to_keep=2).save(3)
-    _assert_same_weights(submission.load_generator(str(tmp_path)), trained)
-
-
-def test_weights_file_loads_with_the_config_beside_it(tmp_path):
-    _tiny_config().to_json(str(tmp_path / "config.json"))
-    trained = submission._generator_from_config(str(tmp_path / "config.json"))
-    _spread_outputs(trained)
-    trained.save_weights(str(tmp_path / "generator.weights.h5"))
-    _assert_same_weights(submission.load_generator(str(tmp_path / "generator.weights.h5")), trained)
-    os.remove(tmp_path / "config.json")
-    with pytest.raises(UserError, match="config.json beside it"):
-        submission.load_generator(str(tmp_path / "generator.weights.h5"))
-
-
 def test_tfrecord_photos_are_named_after_their_image_name(tiny_generator, shared_data, tmp_path):
     path, _ = tiny_generator
     shard = str(shared_data / "monet_tfrec" / "monet00-60.tfrec")
@@ -248,13 +184,6 @@ def test_more_than_ten_thousand_photos_are_capped_and_said(capsys):
     assert "first 10,000" in capsys.readouterr().out
     assert submission.plan_count(12_345, "photos/", limit=50) == 50
     assert submission.plan_count(7_038, "photos/") == 7_038
-
-
-def test_a_discriminator_is_refused(tmp_path):
-    path = str(tmp_path / "discriminator.keras")
-    discriminators.build_discriminator(image_size=32, filters=4).save(path)
-    with pytest.raises(UserError, match="not a photo->Monet generator"):
-        submission.load_generator(path)
 
 
 def test_unreadable_photos_name_the_file_and_leave_no_zip(tiny_generator, photo_dir, tmp_path):

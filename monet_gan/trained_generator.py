@@ -1,0 +1,135 @@
+"""The trained photo->Monet generator, from whatever a user points at.
+
+A run directory holds up to three forms of it (see train.py): `photo_to_monet_ema.keras` (the
+moving average of the weights), `photo_to_monet.keras` (the live weights), and, before the first
+export, the latest training checkpoint, restored into a generator rebuilt from `config.json`.
+A bare `.keras` file and a `.weights.h5` file with the run's config beside it work too. Whatever
+loads is checked to map images to images, so a discriminator passed by mistake is refused with
+a clear message instead of failing later inside a graph function.
+"""
+
+import os
+
+import keras
+import tensorflow as tf
+
+from monet_gan import config as config_lib
+from monet_gan import generators
+from monet_gan import train as train_lib
+from monet_gan.errors import UserError
+
+
+def _load_keras_file(path):
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many kinds of errors for a file it cannot read.
+        raise UserError(
+            f"cannot load {path} as a Keras model ({type(error).__name__}: {error})"
+        ) from None
+
+
+def generator_from_config(config_path):
+    """An untrained photo->Monet generator with the architecture a run's config.json describes."""
+    try:
+        config = config_lib.TrainConfig.from_json(config_path)
+    except (ValueError, TypeError) as error:
+        raise UserError(f"{config_path} is not a valid run config ({error})") from None
+    return generators.build_generator(
+        config.generator,
+        image_size=config.image_size,
+        filters=config.generator_filters,
+        num_residual_blocks=config.num_residual_blocks,
+        dropout_rate=config.dropout_rate,
+        name="photo_to_monet",
+    )
+
+
+def _load_run_dir(run_dir, use_ema):
+    exports = [train_lib.EMA_GENERATOR_FILE] if use_ema else []
+    exports.append(train_lib.GENERATOR_FILE)
+    for name in exports:
+        path = os.path.join(run_dir, name)
+        if os.path.isfile(path):
+            return _load_keras_file(path)
+    config_path = os.path.join(run_dir, train_lib.CONFIG_FILE)
+    checkpoint_dir = os.path.join(run_dir, train_lib.CHECKPOINT_DIR)
+    latest = tf.train.latest_checkpoint(checkpoint_dir) if os.path.isdir(checkpoint_dir) else None
+    if latest is None or not os.path.isfile(config_path):
+        raise UserError(
+            f"{run_dir} holds no generator: expected {train_lib.GENERATOR_FILE}, or "
+            f"{train_lib.CONFIG_FILE} with a checkpoint in {train_lib.CHECKPOINT_DIR}/"
+        )
+    # No export yet (training stopped before its first epoch ended being exported): rebuild the
+    # generator and take only its weights from the checkpoint, leaving optimizers and pools.
+    generator = generator_from_config(config_path)
+    status = tf.train.Checkpoint(photo_to_monet=generator).restore(latest).expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        raise UserError(
+            f"{latest} holds no photo_to_monet weights matching {config_path} ({error})"
+        ) from None
+    return generator
+
+
+def _load_weights_file(path):
+    config_path = os.path.join(os.path.dirname(os.path.abspath(path)), train_lib.CONFIG_FILE)
+    if not os.path.isfile(config_path):
+        raise UserError(
+            f"{path} is a weights file; it needs the run's {train_lib.CONFIG_FILE} beside it"
+        )
+    generator = generator_from_config(config_path)
+    try:
+        generator.load_weights(path)
+    except Exception as error:  # h5py and Keras raise many kinds of errors for a mismatched file.
+        raise UserError(
+            f"cannot load {path} into the generator {config_path} describes "
+            f"({type(error).__name__}: {error})"
+        ) from None
+    return generator
+
+
+def check_generator(model, source="the model"):
+    """The model's image size S (None if any), after checking it maps (None, S, S, 3) to the same."""
+    try:
+        input_shape = tuple(model.input_shape)
+        output_shape = tuple(model.output_shape)
+    except (AttributeError, ValueError, TypeError):
+        raise UserError(
+            f"{source} is not a photo->Monet generator: it has no single image input and output"
+        ) from None
+    size = input_shape[1] if len(input_shape) == 4 else None
+    if not (len(input_shape) == 4 and input_shape[3] == 3 and input_shape[1] == input_shape[2]
+            and output_shape == input_shape):
+        raise UserError(
+            f"{source} is not a photo->Monet generator: it maps {input_shape} to {output_shape}; "
+            "expected (None, S, S, 3) to (None, S, S, 3)"
+        )
+    return size
+
+
+def load_generator(ckpt, use_ema=True):
+    """The photo->Monet generator of a run directory, a .keras file or a .weights.h5 file.
+
+    Args:
+      ckpt: a run directory (its photo_to_monet_ema.keras, else photo_to_monet.keras, else the
+        latest checkpoint rebuilt from config.json), a .keras generator, or a .weights.h5 file with
+        the run's config.json beside it.
+      use_ema: prefer the moving-average export of a run directory when it has one.
+
+    Returns:
+      A keras.Model mapping (None, S, S, 3) images in [-1, 1] to paintings in [-1, 1].
+    """
+    path = os.fspath(ckpt)
+    if not os.path.exists(path):
+        raise UserError(f"checkpoint not found: {path}")
+    if os.path.isdir(path):
+        model = _load_run_dir(path, use_ema)
+    elif path.endswith(".weights.h5"):
+        model = _load_weights_file(path)
+    elif path.endswith(".keras"):
+        model = _load_keras_file(path)
+    else:
+        raise UserError(f"{path} is not a run directory, a .keras file or a .weights.h5 file")
+    check_generator(model, path)
+    return model
