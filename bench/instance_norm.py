@@ -61,13 +61,7 @@ def make_painting(generator, precision, images):
             return generator(batch, training=False)
 
         paint(images).numpy()
-
-    def run():
-        start = time.perf_counter()
-        paint(images).numpy()
-        return time.perf_counter() - start
-
-    return run
+    return timer(paint, images)
 
 
 def make_training(generator, discriminator, images):
@@ -86,10 +80,14 @@ def make_training(generator, discriminator, images):
         return loss
 
     step(images).numpy()
+    return timer(step, images)
 
+
+def timer(function, argument):
+    """A function that calls `function(argument)` once and returns the seconds it took."""
     def run():
         start = time.perf_counter()
-        step(images).numpy()
+        function(argument).numpy()
         return time.perf_counter() - start
 
     return run

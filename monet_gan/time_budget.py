@@ -248,7 +248,9 @@ def estimate_generation_seconds(config, photo_source, count, strategy=None, batc
     `submission.write_submission` itself (into a temporary directory), and extrapolates linearly:
     the difference between the two runs is the per-batch cost without start-up and compilation.
     """
-    from monet_gan import generators  # Imported here: submission imports the trainer, which imports this.
+    # Imported here: submission imports the trainer (through trained_generator), which imports
+    # this module.
+    from monet_gan import generators
     from monet_gan import strategy as strategy_lib
     from monet_gan import submission
 
