@@ -36,6 +36,7 @@ from monet_gan import config as config_lib  # noqa: E402
 from monet_gan import discriminators  # noqa: E402
 from monet_gan import generators  # noqa: E402
 from monet_gan import layers  # noqa: E402
+from monet_gan import strategy as strategy_lib  # noqa: E402
 from monet_gan import submission  # noqa: E402
 
 
@@ -114,7 +115,7 @@ def main():
     paint_images = tf.constant(rng.uniform(-1, 1, (args.paint_batch, args.image_size, args.image_size, 3)),
                                tf.float32)
     train_images = paint_images[:args.train_batch]
-    precision = "bfloat16" if submission.cpu_has_native_bfloat16() else "float32"
+    precision = "bfloat16" if strategy_lib.cpu_has_native_bfloat16() else "float32"
     print(f"{args.generator} generator at {args.image_size} px; painting: {precision}, batch "
           f"{args.paint_batch}; training: float32, batch {args.train_batch}; {os.cpu_count()} cores")
 

@@ -53,6 +53,7 @@ import tensorflow as tf  # noqa: E402
 from monet_gan import config as config_lib  # noqa: E402
 from monet_gan import data  # noqa: E402
 from monet_gan import generators  # noqa: E402
+from monet_gan import strategy as strategy_lib  # noqa: E402
 from monet_gan import submission  # noqa: E402
 
 DEFAULT_PHOTOS = PROJECT_ROOT.parent / "shared" / "data" / "gan-getting-started" / "photo_jpg"
@@ -180,7 +181,7 @@ def main():
     )
     photos = np.stack(list(data.load_images(args.photos).take(args.count).as_numpy_iterator()))
     strategy = tf.distribute.get_strategy()
-    native_bfloat16 = submission.cpu_has_native_bfloat16()
+    native_bfloat16 = strategy_lib.cpu_has_native_bfloat16()
     precision = submission.resolve_precision("auto", strategy)
     batch_size = submission.DEFAULT_BATCH_SIZE
     if args.count < 2 * batch_size:

@@ -5,7 +5,7 @@
 No downloads and no credentials: it draws simple landscapes as "photos" (hard edges, clean
 gradients, sensor noise) and as "paintings" (a softer pastel palette, blurred, covered in short
 brush strokes), writes them as JPEG folders in Kaggle's layout, and trains a small CycleGAN at
-64 px for a few minutes on a CPU. The run directory then holds everything a real run writes:
+64 px for a minute or two on a CPU. The run directory then holds everything a real run writes:
 sample grids, loss curves, checkpoints, and an exported generator that submit.py accepts.
 """
 

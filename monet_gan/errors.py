@@ -1,4 +1,4 @@
-"""The one exception type for mistakes a user can fix."""
+"""The one exception type for mistakes a user can fix, and a weights loader that raises it."""
 
 
 class UserError(ValueError):
@@ -8,3 +8,15 @@ class UserError(ValueError):
     because the message, not the stack, tells the user what to fix. It subclasses ValueError
     so library callers can catch it the usual way.
     """
+
+
+def load_weights(model, path, failure):
+    """`model.load_weights(path)`; any failure becomes one UserError "<failure> (<error>)".
+
+    h5py and Keras raise many kinds of errors for a file that holds other weights, none of which
+    a user can act on without being told which file and which model did not match.
+    """
+    try:
+        model.load_weights(path)
+    except Exception as error:
+        raise UserError(f"{failure} ({type(error).__name__}: {error})") from None

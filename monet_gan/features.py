@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from monet_gan import errors
 from monet_gan import image_zip
 from monet_gan.errors import UserError
 
@@ -117,13 +118,11 @@ def build_inception(weights="imagenet"):
     model = keras.applications.InceptionV3(
         include_top=False, pooling="avg", weights=None, input_shape=input_shape
     )
-    try:
-        model.load_weights(path)
-    except Exception as error:  # h5py and Keras raise many types for a file of other weights.
-        raise UserError(
-            f"{path} does not hold InceptionV3 (include_top=False) weights ({error}); expected "
-            f"Keras' {INCEPTION_WEIGHTS_FILE}"
-        ) from None
+    errors.load_weights(
+        model, path,
+        f"{path} does not hold InceptionV3 (include_top=False) weights; expected Keras' "
+        f"{INCEPTION_WEIGHTS_FILE}",
+    )
     return model
 
 

@@ -4,9 +4,11 @@ Everything that holds variables (networks, optimizers, image pools) must be crea
 chosen strategy's `scope()`, and the global batch is split evenly across its replicas.
 """
 
+import contextlib
 import glob
 import json
 import os
+import re
 
 import keras
 import tensorflow as tf
@@ -14,6 +16,8 @@ import tensorflow as tf
 from monet_gan.errors import UserError
 
 STRATEGY_CHOICES = ("auto", "tpu", "multiworker", "gpus", "cpu")
+# /proc/cpuinfo flags of CPUs that compute in bfloat16 natively rather than by emulation.
+CPU_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 def _tpu_names():
@@ -110,17 +114,48 @@ def is_tpu(strategy):
     return isinstance(strategy, tf.distribute.TPUStrategy)
 
 
-def use_mixed_precision(strategy, setting="auto"):
-    """Sets Keras' global dtype policy for the run and returns its name.
+def cpu_has_native_bfloat16():
+    """Whether this machine's CPU reports bfloat16 instructions (Linux only; False elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as file:
+            flags = set(re.findall(r"[a-z0-9_]+", file.read()))
+    except OSError:
+        return False
+    return any(flag in flags for flag in CPU_BFLOAT16_FLAGS)
 
-    bfloat16 halves memory traffic on TPU matrix units without the loss scaling float16 needs;
-    the networks keep normalization statistics, losses and the generators' outputs in float32.
-    On CPUs and GPUs "auto" keeps float32, which is what those devices run fastest here.
+
+def choose_dtype_policy(strategy, setting="auto"):
+    """The Keras dtype policy a run trains under: "mixed_bfloat16" or "float32".
+
+    "on" chooses mixed_bfloat16, "off" float32, and "auto" mixed_bfloat16 where it is fast: on
+    TPUs, whose matrix units compute in bfloat16 without the loss scaling float16 needs, and on
+    CPUs with native bfloat16 instructions (AVX512_BF16, AMX) when no GPU is visible, where a
+    128 px ResNet CycleGAN step measured 2.1x faster than in float32. GPUs keep float32:
+    Kaggle's P100 and T4 have no bfloat16 units. Either way the networks keep normalization
+    statistics, losses and the generators' outputs in float32.
     """
-    enabled = setting == "on" or (setting == "auto" and is_tpu(strategy))
-    policy = "mixed_bfloat16" if enabled else "float32"
+    if setting not in ("auto", "on", "off"):
+        raise ValueError(f"setting must be 'auto', 'on' or 'off', got {setting!r}")
+    on_bfloat16_cpu = not tf.config.list_logical_devices("GPU") and cpu_has_native_bfloat16()
+    enabled = setting == "on" or (setting == "auto" and (is_tpu(strategy) or on_bfloat16_cpu))
+    return "mixed_bfloat16" if enabled else "float32"
+
+
+@contextlib.contextmanager
+def dtype_policy(strategy, setting="auto"):
+    """Networks built inside the block compute under `choose_dtype_policy`; yields its name.
+
+    Layers keep the policy they were built with, so the caller's global policy is restored on
+    leaving the block: a notebook that trains and then builds other models is not left in
+    bfloat16.
+    """
+    previous = keras.mixed_precision.global_policy()
+    policy = choose_dtype_policy(strategy, setting)
     keras.mixed_precision.set_global_policy(policy)
-    return policy
+    try:
+        yield policy
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def check_steps_per_execution(steps_per_execution, strategy):

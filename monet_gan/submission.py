@@ -47,21 +47,10 @@ DEFAULT_JIT_COMPILE = False
 # everywhere else: without those instructions bfloat16 is emulated and slower, and accelerators
 # are fast anyway. The pixels move by about one level in 255 on average.
 PRECISIONS = ("auto", "float32", "bfloat16")
-CPU_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 # ---------------------------------------------------------------------------------------------
 # Precision.
-
-
-def cpu_has_native_bfloat16():
-    """Whether this machine's CPU reports bfloat16 instructions (Linux only; False elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as file:
-            flags = set(re.findall(r"[a-z0-9_]+", file.read()))
-    except OSError:
-        return False
-    return any(flag in flags for flag in CPU_BFLOAT16_FLAGS)
 
 
 def _on_cpu_only(strategy):
@@ -78,7 +67,7 @@ def resolve_precision(precision, strategy):
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision != "auto":
         return precision
-    return "bfloat16" if _on_cpu_only(strategy) and cpu_has_native_bfloat16() else "float32"
+    return "bfloat16" if _on_cpu_only(strategy) and strategy_lib.cpu_has_native_bfloat16() else "float32"
 
 
 @contextlib.contextmanager
@@ -327,8 +316,9 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BAT
 
     out = os.fspath(out)
     temporary_path = _temporary_zip(out)
-    arithmetic = (computing_in(model, "mixed_bfloat16") if precision == "bfloat16"
-                  else contextlib.nullcontext())
+    # A generator exported from a bfloat16 run keeps that policy in its file; "float32" must
+    # still mean float32 arithmetic, so the policy is set either way.
+    arithmetic = computing_in(model, "mixed_bfloat16" if precision == "bfloat16" else "float32")
     try:
         with arithmetic, data.user_errors(source), zipfile.ZipFile(
             temporary_path, "w", zipfile.ZIP_STORED, allowZip64=True

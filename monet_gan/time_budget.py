@@ -255,11 +255,10 @@ def estimate_generation_seconds(config, photo_source, count, strategy=None, batc
     from monet_gan import submission
 
     strategy = strategy or strategy_lib.get_strategy(verbose=False)
-    strategy_lib.use_mixed_precision(strategy, config.mixed_precision)
     batch_size = batch_size or submission.DEFAULT_BATCH_SIZE
     replicas = strategy.num_replicas_in_sync
     global_batch = -(-batch_size // replicas) * replicas
-    with strategy.scope():
+    with strategy.scope(), strategy_lib.dtype_policy(strategy, config.mixed_precision):
         generator = generators.build_generator(
             config.generator, image_size=config.image_size, filters=config.generator_filters,
             num_residual_blocks=config.num_residual_blocks, dropout_rate=config.dropout_rate,

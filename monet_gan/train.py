@@ -172,7 +172,6 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
     # Time budget: the clock starts now, so set-up and compilation count against it.
     deadline = None if time_budget is None else time.monotonic() + time_budget_lib.parse_duration(time_budget)
     strategy = strategy or strategy_lib.get_strategy()
-    strategy_lib.use_mixed_precision(strategy, config.mixed_precision)
     strategy_lib.check_global_batch(config.batch_size, strategy)
     strategy_lib.check_steps_per_execution(config.steps_per_execution, strategy)
     prepare_run_dir(run_dir, config)
@@ -193,11 +192,12 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
     )
 
     total_steps = config.epochs * steps_per_epoch
-    with strategy.scope():
+    with strategy.scope(), strategy_lib.dtype_policy(strategy, config.mixed_precision) as policy:
         model = cyclegan.CycleGAN(config)
         model.compile(total_steps, config.steps_per_execution, config.jit_compile)
         epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         checkpoint = make_checkpoint(model, epoch_variable)
+    print(f"networks compute in {policy} (mixed_precision={config.mixed_precision!r})")
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, CHECKPOINT_DIR), max_to_keep=2)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()

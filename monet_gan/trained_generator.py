@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from monet_gan import config as config_lib
+from monet_gan import errors
 from monet_gan import generators
 from monet_gan import train as train_lib
 from monet_gan.errors import UserError
@@ -79,13 +80,7 @@ def _load_weights_file(path):
             f"{path} is a weights file; it needs the run's {train_lib.CONFIG_FILE} beside it"
         )
     generator = generator_from_config(config_path)
-    try:
-        generator.load_weights(path)
-    except Exception as error:  # h5py and Keras raise many kinds of errors for a mismatched file.
-        raise UserError(
-            f"cannot load {path} into the generator {config_path} describes "
-            f"({type(error).__name__}: {error})"
-        ) from None
+    errors.load_weights(generator, path, f"cannot load {path} into the generator {config_path} describes")
     return generator
 
 

@@ -1,6 +1,8 @@
 """Strategy choice and the errors for what is not there."""
 
+import keras
 import pytest
+import tensorflow as tf
 
 from monet_gan import strategy as strategy_lib
 from monet_gan.errors import UserError
@@ -40,3 +42,30 @@ def test_global_batch_must_split_evenly_across_replicas():
 def test_unknown_strategy_name():
     with pytest.raises(ValueError, match="'quantum'"):
         strategy_lib.get_strategy("quantum")
+
+
+@pytest.mark.parametrize("native_bfloat16, setting, expected", [
+    (True, "auto", "mixed_bfloat16"),
+    (False, "auto", "float32"),
+    (True, "off", "float32"),
+    (False, "on", "mixed_bfloat16"),
+])
+def test_mixed_precision_auto_follows_the_cpu(monkeypatch, native_bfloat16, setting, expected):
+    monkeypatch.setattr(strategy_lib, "cpu_has_native_bfloat16", lambda: native_bfloat16)
+    strategy = tf.distribute.get_strategy()
+    assert strategy_lib.choose_dtype_policy(strategy, setting) == expected
+
+
+def test_dtype_policy_holds_inside_the_block_only(monkeypatch):
+    monkeypatch.setattr(strategy_lib, "cpu_has_native_bfloat16", lambda: True)
+    before = keras.mixed_precision.global_policy().name
+    with strategy_lib.dtype_policy(tf.distribute.get_strategy(), "on") as policy:
+        assert policy == keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        layer = keras.layers.Dense(2)
+    assert keras.mixed_precision.global_policy().name == before == "float32"
+    assert layer.dtype_policy.name == "mixed_bfloat16"
+
+
+def test_mixed_precision_rejects_an_unknown_setting():
+    with pytest.raises(ValueError, match="'sometimes'"):
+        strategy_lib.choose_dtype_policy(tf.distribute.get_strategy(), "sometimes")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -95,6 +96,30 @@ def test_bfloat16_paints_almost_the_same_pixels_and_leaves_the_model_float32(tin
     assert list(exact_images) == list(fast_images)
     difference = [np.abs(exact_images[name].astype(float) - fast_images[name]).mean() for name in exact_images]
     assert np.mean(difference) < 2.0
+
+
+def test_float32_means_float32_for_a_generator_trained_in_bfloat16(tiny_generator, photo_dir, tmp_path):
+    # A bfloat16 run (a TPU, or a CPU with bfloat16 instructions) saves its policy in the file.
+    path, model = tiny_generator
+    previous = keras.mixed_precision.global_policy()
+    try:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        trained_in_bfloat16 = generators.build_generator(
+            "unet", image_size=32, filters=4, name="photo_to_monet")
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    trained_in_bfloat16.set_weights(model.get_weights())
+    bfloat16_file = str(tmp_path / "bfloat16_run.keras")
+    trained_in_bfloat16.save(bfloat16_file)
+    from_bfloat16_run = submission.write_submission(
+        bfloat16_file, photos=photo_dir, out=tmp_path / "a.zip", limit=32, precision="float32",
+        verbose=False)
+    from_float32_run = submission.write_submission(
+        path, photos=photo_dir, out=tmp_path / "b.zip", limit=32, precision="float32", verbose=False)
+    expected, painted = _zip_images(from_float32_run["path"]), _zip_images(from_bfloat16_run["path"])
+    assert list(painted) == list(expected)
+    for name, image in expected.items():
+        np.testing.assert_array_equal(painted[name], image)
 
 
 def test_several_replicas_paint_what_one_does(tiny_generator, photo_dir, tmp_path):
