@@ -11,6 +11,9 @@ import tensorflow as tf
 
 # The smallest epsilon the fused batch-normalization kernels accept (cuDNN's limit).
 FUSED_MIN_EPSILON = 1.001e-5
+# The largest batch normalized by the fused kernel. It takes one op per sample, so past a few
+# dozen the graph grows for no further gain; larger batches take the general path.
+MAX_FUSED_BATCH = 64
 
 
 @keras.saving.register_keras_serializable(package="monet_gan")
@@ -145,6 +148,7 @@ class InstanceNormalization(keras.layers.Layer):
             len(inputs.shape) == 4
             and self._channel_axis == 3
             and inputs.shape[0] is not None
+            and 0 < inputs.shape[0] <= MAX_FUSED_BATCH
             and inputs.dtype in (tf.float32, tf.bfloat16)
             and self.compute_dtype in ("float32", "bfloat16")
             # The fused kernels refuse an epsilon below cuDNN's minimum.

@@ -133,6 +133,7 @@ def test_fused_and_general_paths_agree_in_values_and_gradients():
         return [outputs, *tape.gradient(loss, [inputs, layer.gamma, layer.beta])]
 
     fused = values_and_gradients(x)
+    assert not layer._can_fuse(tf.zeros((layers.MAX_FUSED_BATCH + 1, 6, 5, 4)))
     any_batch = tf.function(
         values_and_gradients, input_signature=[tf.TensorSpec((None, 6, 5, 4), tf.float32)]
     )
