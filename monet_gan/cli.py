@@ -43,7 +43,7 @@ def _top_level_parser():
 
 def run_command(module_name, prog, description, argv):
     """Parses `argv` for one command module and runs it, turning user errors into exit code 2."""
-    module = importlib.import_module(module_name)
+    module = _import_quietly(module_name)
     parser = argparse.ArgumentParser(prog=prog, description=description)
     module.add_arguments(parser)
     args = parser.parse_args(argv)
@@ -56,6 +56,28 @@ def run_command(module_name, prog, description, argv):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _import_quietly(module_name):
+    """Imports a command's module with the native log lines TensorFlow prints on loading muted.
+
+    TensorFlow 2.21 writes them before its logging reads TF_CPP_MIN_LOG_LEVEL
+    (tensorflow/tensorflow#100442), so only muting the stderr file descriptor silences them.
+    Python's own errors are still shown: an import that fails raises after stderr is restored.
+    """
+    if "tensorflow" in sys.modules:
+        return importlib.import_module(module_name)
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                return importlib.import_module(module_name)
+            finally:
+                os.dup2(saved_stderr, 2)
+    finally:
+        os.close(saved_stderr)
 
 
 def main(argv=None):

@@ -254,6 +254,8 @@ def test_submit_py_reports_a_bad_checkpoint_in_one_line(tmp_path):
     error_lines = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and "not a photo->Monet generator" in error_lines[0]
     assert not os.path.exists(tmp_path / "images.zip")
+    # TensorFlow's log lines from loading (printed whatever TF_CPP_MIN_LOG_LEVEL says) are muted.
+    assert "absl::InitializeLog" not in completed.stderr and "oneDNN" not in completed.stderr
 
 
 def test_mifid_flag_scores_the_zip_with_the_options_given(tiny_generator, photo_dir, tmp_path, monkeypatch):
