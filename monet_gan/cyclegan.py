@@ -180,12 +180,10 @@ class CycleGAN(keras.Model):
         # Time budget: one pair of step variables drives all four schedules, so the run's length
         # is rewritten in one place (set_schedule_length) and saved with the checkpoint.
         self.schedule_steps = {
-            "total_steps": tf.Variable(total_steps, dtype=tf.int64, trainable=False, name="total_steps"),
-            "decay_start_step": tf.Variable(
-                round(self.config.decay_start_fraction * total_steps), dtype=tf.int64,
-                trainable=False, name="decay_start_step",
-            ),
+            name: tf.Variable(0, dtype=tf.int64, trainable=False, name=name)
+            for name in ("total_steps", "decay_start_step")
         }
+        self.set_schedule_length(total_steps)
         self.optimizers = {
             name: make_optimizer(
                 self.config, self.schedule_steps["total_steps"],

@@ -35,9 +35,10 @@ class InstanceNormalization(keras.layers.Layer):
     batches have a fixed shape), each sample is normalized by the fused batch-normalization
     kernel in training mode, which on a single sample is exactly instance normalization. It
     reads the activations twice instead of the seven passes of separate mean, variance and
-    affine ops, and keeps its statistics in float32 for bfloat16 inputs: on a CPU it makes the
-    ResNet generator about 10% faster. Symbolic calls with an unknown batch size, float64
-    inputs and channels-first layouts take the general path.
+    affine ops, and keeps its statistics in float32 for bfloat16 inputs: on a CPU the ResNet
+    generator paints 1.17x faster with it (bench/instance_norm.py). Symbolic calls with an
+    unknown batch size, batches over MAX_FUSED_BATCH, float64 inputs and channels-first layouts
+    take the general path.
 
     Args:
         axis: the channel axis; -1 for channels-last images.
@@ -161,7 +162,7 @@ class InstanceNormalization(keras.layers.Layer):
         beta = self.beta if self.beta is not None else tf.zeros((channels,))
         gamma, beta = tf.cast(gamma, tf.float32), tf.cast(beta, tf.float32)
         # Splitting along the batch axis gives views of the input, not copies.
-        samples = tf.split(inputs, inputs.shape[0], axis=0) if inputs.shape[0] > 1 else [inputs]
+        samples = tf.split(inputs, inputs.shape[0], axis=0)
         # In training mode the kernel computes the statistics itself and ignores these; one
         # shared empty tensor keeps the graph small (a graph function is built per batch size).
         no_statistics = tf.zeros((0,), tf.float32)
@@ -172,8 +173,7 @@ class InstanceNormalization(keras.layers.Layer):
             ).y
             for sample in samples
         ]
-        outputs = tf.concat(outputs, axis=0) if len(outputs) > 1 else outputs[0]
-        return tf.cast(outputs, self.compute_dtype)
+        return tf.cast(tf.concat(outputs, axis=0), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -124,6 +124,15 @@ def cpu_has_native_bfloat16():
     return any(flag in flags for flag in CPU_BFLOAT16_FLAGS)
 
 
+def on_bfloat16_cpu(strategy):
+    """Whether `strategy` computes on CPUs (no TPU, no GPU) that have native bfloat16 instructions."""
+    return (
+        not is_tpu(strategy)
+        and not tf.config.list_logical_devices("GPU")
+        and cpu_has_native_bfloat16()
+    )
+
+
 def choose_dtype_policy(strategy, setting="auto"):
     """The Keras dtype policy a run trains under: "mixed_bfloat16" or "float32".
 
@@ -136,8 +145,7 @@ def choose_dtype_policy(strategy, setting="auto"):
     """
     if setting not in ("auto", "on", "off"):
         raise ValueError(f"setting must be 'auto', 'on' or 'off', got {setting!r}")
-    on_bfloat16_cpu = not tf.config.list_logical_devices("GPU") and cpu_has_native_bfloat16()
-    enabled = setting == "on" or (setting == "auto" and (is_tpu(strategy) or on_bfloat16_cpu))
+    enabled = setting == "on" or (setting == "auto" and (is_tpu(strategy) or on_bfloat16_cpu(strategy)))
     return "mixed_bfloat16" if enabled else "float32"
 
 

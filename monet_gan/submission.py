@@ -53,21 +53,14 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 # Precision.
 
 
-def _on_cpu_only(strategy):
-    return (
-        strategy.num_replicas_in_sync == 1
-        and not strategy_lib.is_tpu(strategy)
-        and not tf.config.list_logical_devices("GPU")
-    )
-
-
 def resolve_precision(precision, strategy):
     """The precision to paint in: "float32" or "bfloat16"; see PRECISIONS."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision != "auto":
         return precision
-    return "bfloat16" if _on_cpu_only(strategy) and strategy_lib.cpu_has_native_bfloat16() else "float32"
+    on_one_bfloat16_cpu = strategy.num_replicas_in_sync == 1 and strategy_lib.on_bfloat16_cpu(strategy)
+    return "bfloat16" if on_one_bfloat16_cpu else "float32"
 
 
 @contextlib.contextmanager
