@@ -11,6 +11,8 @@ import sys
 
 # TensorFlow's C++ start-up chatter hides the program's own output on the command line.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Tells `import monet_gan` that this is its command line: Keras is loaded by the command, later.
+MONET_GAN_COMMAND_LINE = True
 
 from monet_gan import cli  # noqa: E402  (after the environment is set, before TensorFlow loads)
 

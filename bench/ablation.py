@@ -3,10 +3,10 @@
   python bench/ablation.py            # the default runs below; ~40 min on 2 shared CPU cores
   python bench/ablation.py --runs plain:0 diffaugment:0 --steps 150   # a quicker look
 
-Every run trains with `monet_gan.train.train` on the real photos and Monets (64 px, a small
+Every run trains with `monet_gan.training.train.train` on the real photos and Monets (64 px, a small
 ResNet generator, batch 4, a few hundred steps), then paints 300 held-out photos through the
 submission path (`submission.write_submission`: 64 px paintings resized to 256 and written as
-JPEGs) and scores them with the local metric (`monet_gan.mifid`) against the 300 Monets. Without
+JPEGs) and scores them with the local metric (`monet_gan.metrics.mifid`) against the 300 Monets. Without
 InceptionV3 weights on this machine the feature network is the SqueezeNet v1.1 proxy, so the
 numbers are proxy FID/KID, NOT MiFID, and not comparable with the leaderboard.
 
@@ -53,13 +53,15 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tqdm  # noqa: E402
 
-from monet_gan import config as config_lib  # noqa: E402
-from monet_gan import data  # noqa: E402
-from monet_gan import features  # noqa: E402
-from monet_gan import mifid  # noqa: E402
 from monet_gan import plots  # noqa: E402
-from monet_gan import submission  # noqa: E402
-from monet_gan import train as train_lib  # noqa: E402
+from monet_gan import run_folder  # noqa: E402
+from monet_gan.data import pipeline  # noqa: E402
+from monet_gan.data import sources  # noqa: E402
+from monet_gan.generation import submission  # noqa: E402
+from monet_gan.metrics import features  # noqa: E402
+from monet_gan.metrics import mifid  # noqa: E402
+from monet_gan.training import config as config_lib  # noqa: E402
+from monet_gan.training import train as train_lib  # noqa: E402
 
 DEFAULT_DATA_DIR = os.path.join(PROJECT_ROOT, "..", "shared", "data", "gan-getting-started")
 DEFAULT_WEIGHTS = os.path.join(PROJECT_ROOT, "..", "shared", "weights", features.SQUEEZENET_WEIGHTS_FILE)
@@ -145,7 +147,7 @@ class Scorer:
 
     def __init__(self, args, cache_dir):
         self.network = features.build_feature_network("squeezenet", weights=args.weights)
-        monets = data.domain_source(args.data_dir, "monet")
+        monets = sources.domain_source(args.data_dir, "monet")
         self.real = {"": mifid.extract_features(monets, self.network, progress=False)}
         # The Monets through the same path as the paintings: 64 px, resized to 256, JPEG.
         round_trip = os.path.join(cache_dir, f"monets_{args.image_size}px.zip")
@@ -170,7 +172,7 @@ def paint_and_score(generator, held_out, zip_path, scorer, count):
 
 
 def last_log_row(run_dir):
-    with open(os.path.join(run_dir, train_lib.LOG_FILE)) as file:
+    with open(os.path.join(run_dir, run_folder.LOG_FILE)) as file:
         rows = list(csv.DictReader(file))
     # Keras' CSVLogger writes NA for metrics an epoch did not report (validation ones); skip them.
     return {key: float(value) for key, value in rows[-1].items() if value not in ("", "NA")}
@@ -200,7 +202,7 @@ def train_and_score(training, seed, args, scorer, paths):
         "last_epoch": {key: log[key] for key in log if "accuracy" in key or key.endswith("loss")},
         "generators": {},
     }
-    for kind, file_name in (("raw", train_lib.GENERATOR_FILE), ("ema", train_lib.EMA_GENERATOR_FILE)):
+    for kind, file_name in (("raw", run_folder.GENERATOR_FILE), ("ema", run_folder.EMA_GENERATOR_FILE)):
         zip_path = os.path.join(run_dir, f"held_out_{kind}.zip")
         result["generators"][kind] = paint_and_score(
             os.path.join(run_dir, file_name), paths["held_out"], zip_path, scorer, args.score_count
@@ -211,7 +213,7 @@ def train_and_score(training, seed, args, scorer, paths):
     os.replace(result_path + ".tmp", result_path)
     # The checkpoints (~30 MB a run, mostly image pools and optimizer states) only serve to
     # resume training, which the ablation never does: a scored run keeps its exports instead.
-    shutil.rmtree(os.path.join(run_dir, train_lib.CHECKPOINT_DIR), ignore_errors=True)
+    shutil.rmtree(os.path.join(run_dir, run_folder.CHECKPOINT_DIR), ignore_errors=True)
     return result
 
 
@@ -275,14 +277,14 @@ def format_tables(rows, summary):
 
 def save_side_by_side(results, args, paths):
     """The fixed sample photos painted by every scored generator of the first seed, one column each."""
-    photos = np.stack(list(data.load_images(paths["training"], args.image_size).take(4).as_numpy_iterator()))
+    photos = np.stack(list(pipeline.load_images(paths["training"], args.image_size).take(4).as_numpy_iterator()))
     first_seed = min(result["seed"] for result in results)
     columns, titles = [photos], ["photo"]
     for result in results:
         if result["seed"] != first_seed:
             continue
         run_dir = os.path.join(args.out, "runs", f"{result['training']}_seed{result['seed']}")
-        for kind, file_name in (("raw", train_lib.GENERATOR_FILE), ("ema", train_lib.EMA_GENERATOR_FILE)):
+        for kind, file_name in (("raw", run_folder.GENERATOR_FILE), ("ema", run_folder.EMA_GENERATOR_FILE)):
             generator = keras.saving.load_model(os.path.join(run_dir, file_name), compile=False)
             columns.append(np.asarray(generator(photos, training=False)))
             titles.append(SETTING_NAMES[(result["training"], kind)].replace(" (", "\n("))
@@ -329,11 +331,11 @@ def main():
     # The outputs are never committed: the folder ignores itself, as .pytest_cache does.
     with open(os.path.join(args.out, ".gitignore"), "w") as file:
         file.write("*\n")
-    photo_dir = data.domain_source(args.data_dir, "photo")
+    photo_dir = sources.domain_source(args.data_dir, "photo")
     paths = {
         "training": os.path.join(photo_dir, TRAINING_PHOTOS),
         "held_out": os.path.join(photo_dir, HELD_OUT_PHOTOS),
-        "monets": data.domain_source(args.data_dir, "monet"),
+        "monets": sources.domain_source(args.data_dir, "monet"),
     }
     scorer = Scorer(args, args.out)
     reference = paint_and_score(unchanged_model(args.image_size), paths["held_out"],

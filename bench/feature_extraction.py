@@ -41,7 +41,7 @@ def make_zip(folder, count, path):
 def measure(zip_path, feature_net, batch_size):
     """Runs in a child process: times one extraction and reports peak memory as JSON."""
     sys.path.insert(0, PROJECT_ROOT)
-    from monet_gan import features
+    from monet_gan.metrics import features
 
     network = features.build_feature_network(feature_net, random_init_for_tests=True)
     # The first call traces the graph; warm up so the timing is of steady-state batches.

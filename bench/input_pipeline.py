@@ -21,7 +21,8 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 import tensorflow as tf  # noqa: E402
 
-from monet_gan import data  # noqa: E402
+from monet_gan.data import pipeline  # noqa: E402
+from monet_gan.data import sources  # noqa: E402
 
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "gan-getting-started"
 
@@ -40,12 +41,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=2000, help="photos to read (default 2000)")
     parser.add_argument("--batch-size", type=int, default=8, help="global batch size (default 8)")
-    parser.add_argument("--image-size", type=int, default=data.IMAGE_SIZE)
+    parser.add_argument("--image-size", type=int, default=sources.IMAGE_SIZE)
     parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     args = parser.parse_args()
 
-    photo_files = data.list_files(os.path.join(args.data_dir, "photo_jpg"))[: args.images]
-    monet_source = data.domain_source(args.data_dir, "monet")
+    photo_files = sources.list_files(os.path.join(args.data_dir, "photo_jpg"))[: args.images]
+    monet_source = sources.domain_source(args.data_dir, "monet")
     paths = tf.data.Dataset.from_tensor_slices(photo_files)
     # Read every file once so that both measurements find the bytes in the page cache.
     for _ in paths.map(tf.io.read_file, num_parallel_calls=tf.data.AUTOTUNE).batch(256):
@@ -61,7 +62,7 @@ def main():
     )
     decode_rate, _ = images_per_second(decode_only, args.batch_size)
 
-    training = data.training_dataset(
+    training = pipeline.training_dataset(
         photo_files,
         monet_source,
         image_size=args.image_size,

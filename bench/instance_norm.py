@@ -32,12 +32,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from monet_gan import config as config_lib  # noqa: E402
-from monet_gan import discriminators  # noqa: E402
-from monet_gan import generators  # noqa: E402
-from monet_gan import layers  # noqa: E402
-from monet_gan import strategy as strategy_lib  # noqa: E402
-from monet_gan import submission  # noqa: E402
+from monet_gan.generation import painting  # noqa: E402
+from monet_gan.networks import discriminators  # noqa: E402
+from monet_gan.networks import generators  # noqa: E402
+from monet_gan.networks import layers  # noqa: E402
+from monet_gan.training import config as config_lib  # noqa: E402
+from monet_gan.training import strategy as strategy_lib  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -53,7 +53,7 @@ def general_path():
 
 def make_painting(generator, precision, images):
     """A traced painting function: seconds to paint `images` once."""
-    arithmetic = submission.computing_in(generator, "mixed_bfloat16") \
+    arithmetic = painting.computing_in(generator, "mixed_bfloat16") \
         if precision == "bfloat16" else contextlib.nullcontext()
     with arithmetic:
 
@@ -99,7 +99,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--generator", choices=config_lib.GENERATOR_ARCHITECTURES, default=defaults.generator)
     parser.add_argument("--image-size", type=int, default=256)
-    parser.add_argument("--paint-batch", type=int, default=submission.DEFAULT_BATCH_SIZE)
+    parser.add_argument("--paint-batch", type=int, default=painting.DEFAULT_BATCH_SIZE)
     parser.add_argument("--train-batch", type=int, default=4, help="per replica: 4 per TPU v3-8 core")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()

@@ -50,11 +50,12 @@ import numpy as np  # noqa: E402
 import PIL.Image  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from monet_gan import config as config_lib  # noqa: E402
-from monet_gan import data  # noqa: E402
-from monet_gan import generators  # noqa: E402
-from monet_gan import strategy as strategy_lib  # noqa: E402
-from monet_gan import submission  # noqa: E402
+from monet_gan.data import pipeline  # noqa: E402
+from monet_gan.generation import painting
+from monet_gan.generation import submission  # noqa: E402
+from monet_gan.networks import generators  # noqa: E402
+from monet_gan.training import config as config_lib  # noqa: E402
+from monet_gan.training import strategy as strategy_lib  # noqa: E402
 
 DEFAULT_PHOTOS = PROJECT_ROOT.parent / "shared" / "data" / "gan-getting-started" / "photo_jpg"
 ALL_PHOTOS = 7038
@@ -77,7 +78,7 @@ def load_average():
 
 def make_forward(model, precision, jit_compile, batch_size, photos):
     """A warmed-up function that paints `photos` in batches and returns the seconds it took."""
-    arithmetic = submission.computing_in(model, "mixed_bfloat16") if precision == "bfloat16" \
+    arithmetic = painting.computing_in(model, "mixed_bfloat16") if precision == "bfloat16" \
         else contextlib.nullcontext()
     with arithmetic:
 
@@ -179,24 +180,24 @@ def main():
         args.generator, image_size=256, filters=config.generator_filters,
         num_residual_blocks=config.num_residual_blocks, name="photo_to_monet",
     )
-    photos = np.stack(list(data.load_images(args.photos).take(args.count).as_numpy_iterator()))
+    photos = np.stack(list(pipeline.load_images(args.photos).take(args.count).as_numpy_iterator()))
     strategy = tf.distribute.get_strategy()
     native_bfloat16 = strategy_lib.cpu_has_native_bfloat16()
-    precision = submission.resolve_precision("auto", strategy)
-    batch_size = submission.DEFAULT_BATCH_SIZE
+    precision = painting.resolve_precision("auto", strategy)
+    batch_size = painting.DEFAULT_BATCH_SIZE
     if args.count < 2 * batch_size:
         parser.error(f"--count {args.count} leaves submit no batch after its first of {batch_size}")
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores, native bfloat16: {native_bfloat16}; "
           f"load average {load_average():.2f} at start")
     print(f"generator: {args.generator}, {model.count_params():,} parameters, 256 px; {args.count} photos x "
           f"{args.rounds} rounds; submit defaults: {precision}, batch {batch_size}, "
-          f"XLA {submission.DEFAULT_JIT_COMPILE}, quality {submission.DEFAULT_QUALITY}")
+          f"XLA {painting.DEFAULT_JIT_COMPILE}, quality {painting.DEFAULT_QUALITY}")
 
     forward_variants = [("float32", False, args.batch_sizes[0]), ("float32", True, args.batch_sizes[0])]
     if native_bfloat16:
         forward_variants += [("bfloat16", False, size) for size in args.batch_sizes]
-    if (precision, submission.DEFAULT_JIT_COMPILE, batch_size) not in forward_variants:
-        forward_variants.append((precision, submission.DEFAULT_JIT_COMPILE, batch_size))
+    if (precision, painting.DEFAULT_JIT_COMPILE, batch_size) not in forward_variants:
+        forward_variants.append((precision, painting.DEFAULT_JIT_COMPILE, batch_size))
     methods = {
         f"(1) forward  {p:8s} {'XLA' if jit else 'no XLA':6s} batch {size:2d}":
             make_forward(model, p, jit, size, photos)

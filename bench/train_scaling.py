@@ -37,8 +37,8 @@ tf.config.set_logical_device_configuration(
 
 import keras  # noqa: E402
 
-from monet_gan import config as config_lib  # noqa: E402
-from monet_gan import cyclegan  # noqa: E402
+from monet_gan.training import config as config_lib  # noqa: E402
+from monet_gan.training import cyclegan  # noqa: E402
 
 GLOBAL_BATCH_SIZE = 8
 

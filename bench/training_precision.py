@@ -24,10 +24,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from monet_gan import config as config_lib  # noqa: E402
-from monet_gan import cyclegan  # noqa: E402
 from monet_gan import demo  # noqa: E402
-from monet_gan import strategy as strategy_lib  # noqa: E402
+from monet_gan.training import config as config_lib  # noqa: E402
+from monet_gan.training import cyclegan  # noqa: E402
+from monet_gan.training import strategy as strategy_lib  # noqa: E402
 
 
 def seconds_per_step(config, policy, steps):

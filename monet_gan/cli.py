@@ -14,17 +14,17 @@ from monet_gan.errors import UserError
 
 # Command name -> (module, one-line description). The order is the order of the data's path.
 COMMANDS = {
-    "download": ("monet_gan.download", "Fetch the competition data with the Kaggle API."),
-    "look": ("monet_gan.preview", "Count the images per domain and save a PNG grid of a few."),
+    "download": ("monet_gan.data.download", "Fetch the competition data with the Kaggle API."),
+    "look": ("monet_gan.data.preview", "Count the images per domain and save a PNG grid of a few."),
     "make-tfrecords": (
-        "monet_gan.tfrecord_writer",
+        "monet_gan.data.tfrecord_writer",
         "Turn a folder of JPEGs into TFRecord shards in Kaggle's schema.",
     ),
-    "train": ("monet_gan.train", "Train a CycleGAN on photos and Monet paintings."),
+    "train": ("monet_gan.training.train", "Train a CycleGAN on photos and Monet paintings."),
     "demo": ("monet_gan.demo", "Train briefly on a built-in synthetic set (no downloads)."),
-    "generate": ("monet_gan.submission", "Paint photos with a trained generator into images.zip."),
-    "mifid": ("monet_gan.mifid", "Score generated images against real Monets (FID, KID, MiFID)."),
-    "package": ("monet_gan.kaggle_package", "Build the Kaggle dataset upload of this package for the notebook."),
+    "generate": ("monet_gan.generation.submission", "Paint photos with a trained generator into images.zip."),
+    "mifid": ("monet_gan.metrics.mifid", "Score generated images against real Monets (FID, KID, MiFID)."),
+    "package": ("monet_gan.kaggle.package", "Build the Kaggle dataset upload of this package for the notebook."),
 }
 
 

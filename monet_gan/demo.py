@@ -14,8 +14,8 @@ import os
 import numpy as np
 from PIL import Image
 
-from monet_gan import config as config_lib
-from monet_gan import train as train_lib
+from monet_gan.training import config as config_lib
+from monet_gan.training import train as train_lib
 
 DEMO_SIZE = 64
 

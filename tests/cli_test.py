@@ -71,6 +71,7 @@ def test_quiet_import_mutes_native_stderr_only_while_importing(tmp_path):
     (tmp_path / "broken_module.py").write_text("raise ImportError('a real problem')\n")
     script = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "MONET_GAN_COMMAND_LINE = True\n"
         "from monet_gan import cli\n"
         "cli._import_quietly('noisy_module')\n"
         "import os; os.write(2, b'after import\\n')\n"

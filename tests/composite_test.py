@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monet_gan import config as config_lib
-from monet_gan import cyclegan
+from monet_gan.training import config as config_lib
+from monet_gan.training import cyclegan
 
 
 def _snapshot(model):
@@ -76,7 +76,7 @@ def test_each_discriminator_changes_only_in_its_own_update(model_and_batch):
     model.update_discriminators(photos, monets, fakes_monet, fakes_photo)
     assert _changed(before, _snapshot(model)) == {"monet_discriminator", "photo_discriminator"}
 
-    from monet_gan import composite
+    from monet_gan.training import composite
 
     before = _snapshot(model)
     composite.update_discriminator(

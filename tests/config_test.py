@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from monet_gan import config as config_lib
+from monet_gan.training import config as config_lib
 
 
 def test_defaults_are_the_recommended_recipe():

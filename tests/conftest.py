@@ -13,8 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest
 import tensorflow as tf
 
-from monet_gan import config as config_lib
-from monet_gan import trained_generator
+from monet_gan.generation import trained_generator
+from monet_gan.training import config as config_lib
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "gan-getting-started"

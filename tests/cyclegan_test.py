@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monet_gan import config as config_lib
-from monet_gan import cyclegan
+from monet_gan.training import config as config_lib
+from monet_gan.training import cyclegan
 
 
 def test_schedule_is_constant_then_linear_to_zero():

@@ -5,7 +5,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from monet_gan import data
+from monet_gan.data import pipeline
+from monet_gan.data import sources
 from monet_gan.errors import UserError
 
 
@@ -54,7 +55,7 @@ def write_tfrecord(path, names):
 def test_monet_tfrecords_hold_the_300_paintings_of_monet_jpg(shared_data):
     source = str(shared_data / "monet_tfrec")
     names, minimum, maximum = [], 1.0, -1.0
-    for name, image in data.load_images(source, with_names=True):
+    for name, image in pipeline.load_images(source, with_names=True):
         assert image.shape == (256, 256, 3) and image.dtype == tf.float32
         names.append(name.numpy().decode())
         minimum = min(minimum, float(tf.reduce_min(image)))
@@ -62,21 +63,21 @@ def test_monet_tfrecords_hold_the_300_paintings_of_monet_jpg(shared_data):
     jpg_names = {os.path.splitext(name)[0] for name in os.listdir(shared_data / "monet_jpg")}
     assert len(names) == 300 and set(names) == jpg_names
     assert -1.0 <= minimum < -0.9 and 0.9 < maximum <= 1.0
-    assert data.count_images(source) == 300
-    assert data.check_source(source) == 300
+    assert sources.count_images(source) == 300
+    assert sources.check_source(source) == 300
 
 
 @pytest.mark.real_data
 def test_real_layout_is_found_and_tfrecords_are_preferred(shared_data):
-    assert data.find_data_dir(shared_data) == str(shared_data)
-    assert data.domain_source(shared_data, "monet").endswith("monet_tfrec")
-    assert data.domain_source(shared_data, "photo").endswith("photo_jpg")
+    assert sources.find_data_dir(shared_data) == str(shared_data)
+    assert sources.domain_source(shared_data, "monet").endswith("monet_tfrec")
+    assert sources.domain_source(shared_data, "photo").endswith("photo_jpg")
 
 
 @pytest.mark.real_data
 def test_training_epoch_walks_every_photo_once_in_a_new_order(shared_data):
-    photos = data.list_files(str(shared_data / "photo_jpg"))[:203]
-    dataset = data.training_dataset(
+    photos = sources.list_files(str(shared_data / "photo_jpg"))[:203]
+    dataset = pipeline.training_dataset(
         photos,
         str(shared_data / "monet_tfrec"),
         global_batch_size=8,
@@ -111,7 +112,7 @@ def test_grayscale_rgba_odd_sizes_and_png_become_rgb_of_the_configured_size(tmp_
     save_image(tmp_path / "exact.png", random_pixels(32, 32, seed=3))
     loaded = {
         name.numpy().decode(): image.numpy()
-        for name, image in data.load_images(str(tmp_path), image_size=32, with_names=True)
+        for name, image in pipeline.load_images(str(tmp_path), image_size=32, with_names=True)
     }
     assert sorted(loaded) == ["exact", "gray", "odd", "rgba"]
     for image in loaded.values():
@@ -130,7 +131,7 @@ def test_training_dataset_batches_augments_and_is_reproducible_with_a_seed(tmp_p
     monets = image_folder(tmp_path / "monets", 3)
 
     def first_batches(seed):
-        dataset = data.training_dataset(photos, monets, 32, global_batch_size=4, seed=seed)
+        dataset = pipeline.training_dataset(photos, monets, 32, global_batch_size=4, seed=seed)
         return [(p.numpy(), m.numpy()) for p, m in dataset]
 
     batches = first_batches(seed=3)
@@ -143,13 +144,13 @@ def test_training_dataset_batches_augments_and_is_reproducible_with_a_seed(tmp_p
         np.testing.assert_array_equal(photos_a, photos_b)
         np.testing.assert_array_equal(monets_a, monets_b)
     # Jitter changes pixels: the augmented images are not simply the decoded files.
-    plain = np.stack([image.numpy() for image in data.load_images(photos, 32)])
+    plain = np.stack([image.numpy() for image in pipeline.load_images(photos, 32)])
     assert not any(np.allclose(batches[0][0][0], image, atol=1e-3) for image in plain)
 
 
 def test_repeat_makes_the_photo_stream_endless(tmp_path):
     photos = image_folder(tmp_path / "photos", 4)
-    dataset = data.training_dataset(
+    dataset = pipeline.training_dataset(
         photos, photos, 32, global_batch_size=2, augment=False, repeat=True, with_names=True
     )
     names = [name for batch in dataset.take(6) for name in batch[2].numpy()]
@@ -159,46 +160,46 @@ def test_repeat_makes_the_photo_stream_endless(tmp_path):
 def test_training_dataset_checks_its_arguments(tmp_path):
     photos = image_folder(tmp_path / "photos", 3)
     with pytest.raises(UserError, match="3 photos, fewer than the global batch size 4"):
-        data.training_dataset(photos, photos, 32, global_batch_size=4)
+        pipeline.training_dataset(photos, photos, 32, global_batch_size=4)
     with pytest.raises(ValueError, match="global_batch_size .* got 0"):
-        data.training_dataset(photos, photos, 32, global_batch_size=0)
+        pipeline.training_dataset(photos, photos, 32, global_batch_size=0)
     with pytest.raises(ValueError, match="image_size .* got 'big'"):
-        data.load_images(photos, image_size="big")
+        pipeline.load_images(photos, image_size="big")
 
 
 def test_find_data_dir_searches_the_default_places_and_names_them(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match="looked in .*tfrecords, /kaggle/input/gan-getting-started"):
-        data.find_data_dir()
+        sources.find_data_dir()
     for folder in ("monet_jpg", "photo_jpg", "photo_tfrec"):
         (tmp_path / "tfrecords" / folder).mkdir(parents=True)
-    assert data.find_data_dir() == "tfrecords"
+    assert sources.find_data_dir() == "tfrecords"
     with pytest.raises(UserError, match="does not hold the competition data"):
-        data.find_data_dir(tmp_path)
+        sources.find_data_dir(tmp_path)
     with pytest.raises(UserError, match="not found: .*nowhere"):
-        data.find_data_dir(tmp_path / "nowhere")
+        sources.find_data_dir(tmp_path / "nowhere")
     # An empty photo_tfrec/ falls back to photo_jpg/; with no images at all it is an error.
     with pytest.raises(UserError, match="no photo data"):
-        data.domain_source("tfrecords", "photo")
+        sources.domain_source("tfrecords", "photo")
     image_folder(tmp_path / "tfrecords" / "photo_jpg", 1)
-    assert data.domain_source("tfrecords", "photo") == os.path.join("tfrecords", "photo_jpg")
+    assert sources.domain_source("tfrecords", "photo") == os.path.join("tfrecords", "photo_jpg")
     with pytest.raises(ValueError, match="'paintings'"):
-        data.domain_source("tfrecords", "paintings")
+        sources.domain_source("tfrecords", "paintings")
 
 
 def test_list_files_accepts_folders_globs_files_and_lists(tmp_path):
     folder = image_folder(tmp_path / "images", 3)
     (tmp_path / "images" / "notes.txt").write_text("not an image")
-    files = data.list_files(folder)
+    files = sources.list_files(folder)
     assert [os.path.basename(path) for path in files] == [
         "image000.jpg",
         "image001.jpg",
         "image002.jpg",
     ]
-    assert data.list_files(os.path.join(folder, "*1.jpg")) == [files[1]]
-    assert data.list_files(files[2]) == [files[2]]
-    assert data.list_files(files[:2]) == files[:2]
-    assert data.count_images(folder) == 3
+    assert sources.list_files(os.path.join(folder, "*1.jpg")) == [files[1]]
+    assert sources.list_files(files[2]) == [files[2]]
+    assert sources.list_files(files[:2]) == files[:2]
+    assert sources.count_images(folder) == 3
 
 
 @pytest.mark.parametrize(
@@ -213,42 +214,42 @@ def test_list_files_accepts_folders_globs_files_and_lists(tmp_path):
 )
 def test_empty_or_missing_sources_are_user_errors_naming_them(tmp_path, make_source, message):
     with pytest.raises(UserError, match=message):
-        data.load_images(make_source(tmp_path))
+        pipeline.load_images(make_source(tmp_path))
 
 
 def test_mixed_folder_is_refused(tmp_path):
     image_folder(tmp_path, 1)
     write_tfrecord(tmp_path / "monet00-1.tfrec", ["a"])
     with pytest.raises(UserError, match="mixes TFRecords and image files"):
-        data.list_files(str(tmp_path))
+        sources.list_files(str(tmp_path))
 
 
 def test_corrupt_image_is_named_by_check_source_and_by_user_errors(tmp_path):
     folder = image_folder(tmp_path / "images", 2)
     (tmp_path / "images" / "broken.jpg").write_bytes(b"this is not a JPEG")
     with pytest.raises(UserError, match="broken.jpg is not a JPEG or PNG image"):
-        data.check_source(folder)
+        sources.check_source(folder)
     with pytest.raises(UserError, match="broken.jpg is not a JPEG or PNG image"):
-        with data.user_errors(folder):
-            list(data.load_images(folder, 32))
+        with sources.user_errors(folder):
+            list(pipeline.load_images(folder, 32))
 
 
 def test_truncated_jpeg_is_found_by_the_full_decode_scan(tmp_path):
     folder = image_folder(tmp_path / "images", 2)
     whole = (tmp_path / "images" / "image001.jpg").read_bytes()
     (tmp_path / "images" / "image001.jpg").write_bytes(whole[: len(whole) // 3])
-    assert data.check_source(folder) == 2  # The signature is intact; only decoding fails.
+    assert sources.check_source(folder) == 2  # The signature is intact; only decoding fails.
     with pytest.raises(UserError, match="image001.jpg: cannot decode image"):
-        data.check_source(folder, decode=True)
+        sources.check_source(folder, decode=True)
     with pytest.raises(UserError, match="image001.jpg"):
-        with data.user_errors(folder):
-            list(data.load_images(folder, 32))
+        with sources.user_errors(folder):
+            list(pipeline.load_images(folder, 32))
 
 
 def test_truncated_tfrecord_is_named(tmp_path):
     path = write_tfrecord(tmp_path / "monet00-3.tfrec", ["a", "b", "c"])
-    assert data.check_source(path) == 3
-    assert [name.numpy() for name, _ in data.load_images(path, 32, with_names=True)] == [
+    assert sources.check_source(path) == 3
+    assert [name.numpy() for name, _ in pipeline.load_images(path, 32, with_names=True)] == [
         b"a",
         b"b",
         b"c",
@@ -257,10 +258,10 @@ def test_truncated_tfrecord_is_named(tmp_path):
     with open(path, "wb") as file:
         file.write(contents[: len(contents) - 100])
     with pytest.raises(UserError, match="monet00-3.tfrec: corrupt or truncated TFRecord"):
-        data.check_source(str(tmp_path))
+        sources.check_source(str(tmp_path))
     with pytest.raises(UserError, match="monet00-3.tfrec: corrupt or truncated TFRecord"):
-        with data.user_errors(path):
-            list(data.load_images(path, 32))
+        with sources.user_errors(path):
+            list(pipeline.load_images(path, 32))
 
 
 def test_tfrecords_in_another_schema_are_refused(tmp_path):
@@ -268,4 +269,4 @@ def test_tfrecords_in_another_schema_are_refused(tmp_path):
     with tf.io.TFRecordWriter(path) as writer:
         writer.write(b"not an example")
     with pytest.raises(UserError, match="other.tfrec: records are not in Kaggle's schema"):
-        data.check_source(path)
+        sources.check_source(path)

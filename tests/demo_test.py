@@ -5,8 +5,8 @@ import os
 import numpy as np
 from PIL import Image
 
-from monet_gan import config as config_lib
 from monet_gan import demo
+from monet_gan.training import config as config_lib
 
 
 def roughness(images):

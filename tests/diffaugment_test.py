@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from monet_gan.diffaugment import AUGMENTATIONS, diff_augment
 from conftest import two_cpu_strategy
+
+from monet_gan.training.diffaugment import AUGMENTATIONS
+from monet_gan.training.diffaugment import diff_augment
 
 
 def random_images(batch_size=3, size=16, seed=0):

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from monet_gan import discriminators
+from monet_gan.networks import discriminators
 
 AUTO_NAME = re.compile(
     r"^(input_layer|conv2d|instance_normalization|zero_padding2d|leaky_re_lu|activation)"

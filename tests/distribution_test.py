@@ -11,16 +11,16 @@ import subprocess
 import sys
 
 import keras
+import multiworker_worker as worker
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import multiworker_worker as worker
-from monet_gan import config as config_lib
-from monet_gan import cyclegan
-from monet_gan import train as train_lib
-from monet_gan.errors import UserError
 from conftest import two_cpu_strategy
+
+from monet_gan.errors import UserError
+from monet_gan.training import config as config_lib
+from monet_gan.training import cyclegan
+from monet_gan.training import train as train_lib
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER_SCRIPT = os.path.join(PROJECT_ROOT, "tests", "multiworker_worker.py")

@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from monet_gan import download
+from monet_gan.data import download
 from monet_gan.errors import UserError
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,4 @@
-"""Tests for monet_gan.features: the SqueezeNet port, weight loading and streaming extraction."""
+"""Tests for monet_gan.metrics.features: the SqueezeNet port, weight loading and streaming extraction."""
 
 import io
 import zipfile
@@ -9,8 +9,8 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from monet_gan import features
 from monet_gan.errors import UserError
+from monet_gan.metrics import features
 
 # Keras' automatic layer names; a layer carrying one was built without `name=`.
 AUTOMATIC_NAME_PREFIXES = ("conv2d", "max_pooling2d", "concatenate", "global_average_pooling2d")

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from monet_gan import generators
-from monet_gan import layers
+from monet_gan.networks import generators
+from monet_gan.networks import layers
 
 # Names Keras invents for unnamed layers, such as "conv2d_3" or "instance_normalization".
 AUTO_NAME = re.compile(

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from monet_gan.image_pool import ImagePool
 from conftest import two_cpu_strategy
+
+from monet_gan.training.image_pool import ImagePool
 
 IMAGE_SHAPE = (4, 4, 3)
 

@@ -1,4 +1,4 @@
-"""Tests for monet_gan.image_zip: reading zips of images safely and validating submissions."""
+"""Tests for monet_gan.generation.image_zip: reading zips of images safely and validating submissions."""
 
 import io
 import struct
@@ -8,8 +8,8 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from monet_gan import image_zip
 from monet_gan.errors import UserError
+from monet_gan.generation import image_zip
 
 
 def encode(image_array=None, size=16, mode="RGB", image_format="JPEG", seed=0):

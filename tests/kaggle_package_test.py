@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from monet_gan import kaggle_package
+from monet_gan.kaggle import package as kaggle_package
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,10 +19,14 @@ def test_upload_folder_holds_the_package_zip_and_valid_metadata(tmp_path):
     assert sorted(os.listdir(out)) == sorted([kaggle_package.ARCHIVE_NAME, kaggle_package.METADATA_FILE])
     with zipfile.ZipFile(out / kaggle_package.ARCHIVE_NAME) as archive:
         names = archive.namelist()
-    expected = sorted(name for name in os.listdir(os.path.join(PROJECT_ROOT, "monet_gan"))
-                      if name.endswith(".py") and not name.startswith("."))
+    package = os.path.join(PROJECT_ROOT, "monet_gan")
+    expected = sorted(
+        os.path.relpath(os.path.join(folder, name), package).replace(os.sep, "/")
+        for folder, _, files in os.walk(package) if "__pycache__" not in folder
+        for name in files if name.endswith(".py") and not name.startswith(".")
+    )
     assert names == [f"monet_gan/{name}" for name in expected] == [f"monet_gan/{name}" for name in result["files"]]
-    assert "monet_gan/__init__.py" in names and "monet_gan/time_budget.py" in names
+    assert "monet_gan/__init__.py" in names and "monet_gan/training/time_budget.py" in names
     metadata = json.loads((out / kaggle_package.METADATA_FILE).read_text())
     assert metadata["id"] == "jane/monet-gan-package"
     assert 6 <= len(metadata["title"]) <= 50 and metadata["licenses"] == [{"name": "CC0-1.0"}]
@@ -31,7 +35,7 @@ def test_upload_folder_holds_the_package_zip_and_valid_metadata(tmp_path):
 def test_python_imports_the_package_straight_from_the_zip(tmp_path):
     result = kaggle_package.build_package(str(tmp_path / "upload"), dataset_id="jane/monet-gan-package")
     script = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import monet_gan, monet_gan.time_budget as t; "
+        "import sys; sys.path.insert(0, sys.argv[1]); import monet_gan, monet_gan.training.time_budget as t; "
         "print(monet_gan.__file__); print(t.parse_duration('4h30m'))"
     )
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}

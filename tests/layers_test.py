@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monet_gan import layers
+from monet_gan.networks import layers
 
 
 def instance_norm_reference(x, gamma, beta, epsilon=1e-3):

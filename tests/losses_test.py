@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from monet_gan import losses
 from conftest import two_cpu_strategy
+
+from monet_gan.training import losses
 
 RNG = np.random.default_rng(0)
 REAL_LOGITS = RNG.normal(size=(3, 4, 4, 1)).astype(np.float32)

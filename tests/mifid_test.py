@@ -1,4 +1,4 @@
-"""Tests for monet_gan.mifid: the metric's math, KID, and the check end to end on real images."""
+"""Tests for monet_gan.metrics.mifid: the metric's math, KID, and the check end to end on real images."""
 
 import io
 import json
@@ -11,8 +11,11 @@ import PIL.Image
 import pytest
 import scipy.linalg
 
-from monet_gan import cli, data, features, mifid
+from monet_gan import cli
+from monet_gan.data import pipeline
 from monet_gan.errors import UserError
+from monet_gan.metrics import features
+from monet_gan.metrics import mifid
 
 # ----------------------------------------------------------------------------------------------
 # FID
@@ -218,7 +221,7 @@ def test_squeezenet_separates_monets_from_photos(shared_data, shared_weights, tm
     network = features.build_feature_network("squeezenet", weights=shared_weights)
     # Real: one shard of Kaggle's TFRecords; generated: other Monets (a folder) or photos (a zip).
     shard = shared_data / "monet_tfrec" / "monet00-60.tfrec"
-    shard_names = {name.decode() for name, _ in data.load_images(shard, with_names=True).as_numpy_iterator()}
+    shard_names = {name.decode() for name, _ in pipeline.load_images(shard, with_names=True).as_numpy_iterator()}
     other_monets = [
         name for name in sorted(os.listdir(shared_data / "monet_jpg")) if name[:-4] not in shard_names
     ][:50]

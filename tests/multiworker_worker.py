@@ -21,8 +21,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from monet_gan import config as config_lib  # noqa: E402
-from monet_gan import cyclegan  # noqa: E402
+from monet_gan.training import config as config_lib  # noqa: E402
+from monet_gan.training import cyclegan  # noqa: E402
 
 STEPS = 3
 GLOBAL_BATCH_SIZE = 4
@@ -123,7 +123,7 @@ def build_and_train(config, strategy, weights, steps=STEPS, run_eagerly=True):
 
 
 def main(initial_weights_path, output_prefix):
-    from monet_gan import strategy as strategy_lib
+    from monet_gan.training import strategy as strategy_lib
 
     strategy = strategy_lib.get_strategy("multiworker")
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or strategy.num_replicas_in_sync != 2:

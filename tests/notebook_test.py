@@ -8,7 +8,7 @@ import pytest
 from nbclient import NotebookClient
 from PIL import Image
 
-from monet_gan import image_zip
+from monet_gan.generation import image_zip
 
 NOTEBOOK = pathlib.Path(__file__).resolve().parent.parent / "notebooks" / "monet_cyclegan.ipynb"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -51,7 +51,8 @@ def _inject_parameters(notebook, parameters):
 
 
 def test_notebook_runs_top_to_bottom_and_writes_a_valid_zip(tmp_path):
-    from conftest import SHARED_DATA, SHARED_WEIGHTS
+    from conftest import SHARED_DATA
+    from conftest import SHARED_WEIGHTS
 
     data_dir = _small_data_dir(tmp_path, SHARED_DATA if (SHARED_DATA / "monet_jpg").is_dir() else None)
     squeezenet = SHARED_WEIGHTS / "squeezenet_v1.1_imagenet_notop.h5"

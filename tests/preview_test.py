@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from monet_gan import cli, preview
+from monet_gan import cli
+from monet_gan.data import preview
 from monet_gan.errors import UserError
 
 

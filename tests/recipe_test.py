@@ -7,16 +7,18 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from monet_gan import config as config_lib
-from monet_gan import cyclegan
-from monet_gan import data
-from monet_gan import demo
-from monet_gan import diffaugment
-from monet_gan import plots
-from monet_gan import train as train_lib
-from monet_gan import trained_generator
 from conftest import two_cpu_strategy
+
+from monet_gan import demo
+from monet_gan import plots
+from monet_gan import run_folder
+from monet_gan.data import pipeline
+from monet_gan.data import sources
+from monet_gan.generation import trained_generator
+from monet_gan.training import config as config_lib
+from monet_gan.training import cyclegan
+from monet_gan.training import diffaugment
+from monet_gan.training import train as train_lib
 
 ACCURACY_COLUMNS = ("monet_real_accuracy", "monet_fake_accuracy", "photo_real_accuracy", "photo_fake_accuracy")
 
@@ -184,11 +186,11 @@ def test_ema_export_reloads_and_paints_what_the_averaged_weights_paint(monitored
     for variable, average in zip(averaged.trainable_variables,
                                  model.optimizers["photo_to_monet"]._model_variables_moving_average):
         variable.assign(average)
-    ema = keras.saving.load_model(os.path.join(run_dir, train_lib.EMA_GENERATOR_FILE))
+    ema = keras.saving.load_model(os.path.join(run_dir, run_folder.EMA_GENERATOR_FILE))
     ema_paintings = np.asarray(ema(photos, training=False))
     np.testing.assert_allclose(ema_paintings, averaged(photos, training=False), atol=1e-6)
     # The export put the live weights back, and the raw file holds them: the two files differ.
-    raw = keras.saving.load_model(os.path.join(run_dir, train_lib.GENERATOR_FILE))
+    raw = keras.saving.load_model(os.path.join(run_dir, run_folder.GENERATOR_FILE))
     raw_paintings = np.asarray(raw(photos, training=False))
     np.testing.assert_allclose(raw_paintings, model.photo_to_monet(photos, training=False), atol=1e-6)
     assert not np.array_equal(raw_paintings, ema_paintings)
@@ -204,8 +206,8 @@ def test_ema_export_reloads_and_paints_what_the_averaged_weights_paint(monitored
 def test_sample_grid_shows_the_same_fixed_photos_every_epoch(monitored_run):
     grids, config = monitored_run["grids"], monitored_run["config"]
     assert [name for name, _ in grids] == ["epoch_001.png", "epoch_002.png"]
-    photo_source = data.domain_source(monitored_run["data_dir"], "photo")
-    first_photos = list(data.load_images(photo_source, config.image_size).take(config.sample_count))
+    photo_source = sources.domain_source(monitored_run["data_dir"], "photo")
+    first_photos = list(pipeline.load_images(photo_source, config.image_size).take(config.sample_count))
     for _, rows in grids:
         assert len(rows) == config.sample_count
         for row, photo in zip(rows, first_photos):
@@ -215,7 +217,7 @@ def test_sample_grid_shows_the_same_fixed_photos_every_epoch(monitored_run):
 
 
 def test_log_has_losses_and_discriminator_accuracies_per_epoch(monitored_run):
-    with open(os.path.join(monitored_run["run_dir"], train_lib.LOG_FILE)) as file:
+    with open(os.path.join(monitored_run["run_dir"], run_folder.LOG_FILE)) as file:
         rows = list(csv.DictReader(file))
     assert [row["epoch"] for row in rows] == ["0", "1"]
     for row in rows:

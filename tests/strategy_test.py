@@ -3,10 +3,10 @@
 import keras
 import pytest
 import tensorflow as tf
-
-from monet_gan import strategy as strategy_lib
-from monet_gan.errors import UserError
 from conftest import two_cpu_strategy
+
+from monet_gan.errors import UserError
+from monet_gan.training import strategy as strategy_lib
 
 
 def test_auto_on_this_machine_is_the_default_strategy(monkeypatch, capsys):

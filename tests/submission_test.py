@@ -1,4 +1,4 @@
-"""Tests for monet_gan.submission and submit.py: images.zip from a generator, and its errors.
+"""Tests for monet_gan.generation.submission and submit.py: images.zip from a generator, and its errors.
 
 Real photos are symlinked from the competition data; the generators are tiny (32-64 px, 4
 filters) so that painting a few hundred photos takes seconds.
@@ -14,15 +14,16 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import spread_outputs
+from conftest import two_cpu_strategy
 
 from monet_gan import cli
-from monet_gan import data
-from monet_gan import discriminators
-from monet_gan import generators
-from monet_gan import image_zip
-from monet_gan import submission
+from monet_gan.data import pipeline
 from monet_gan.errors import UserError
-from conftest import spread_outputs, two_cpu_strategy
+from monet_gan.generation import image_zip
+from monet_gan.generation import submission
+from monet_gan.networks import discriminators
+from monet_gan.networks import generators
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTO_COUNT = 200
@@ -70,7 +71,7 @@ def test_zip_holds_one_256px_jpeg_per_photo_painted_by_the_generator(tiny_genera
     with zipfile.ZipFile(out) as archive:
         infos = archive.infolist()
     assert all(info.compress_type == zipfile.ZIP_STORED for info in infos)
-    names, photos = zip(*data.load_images(photo_dir, 32, with_names=True).take(150).as_numpy_iterator())
+    names, photos = zip(*pipeline.load_images(photo_dir, 32, with_names=True).take(150).as_numpy_iterator())
     assert [info.filename for info in infos] == [name.decode() + ".jpg" for name in names]
 
     # The decoded entries are the generator's own output, resized to 256 px, up to JPEG loss.
@@ -139,7 +140,7 @@ def test_several_replicas_paint_what_one_does(tiny_generator, photo_dir, tmp_pat
 def test_cli_paints_with_a_run_directory_and_its_64px_ema_generator(run_dir, photo_dir, tmp_path, capsys):
     directory, _, _ = run_dir
     out = tmp_path / "images.zip"
-    code = cli.run_command("monet_gan.submission", "python submit.py", "generate",
+    code = cli.run_command("monet_gan.generation.submission", "python submit.py", "generate",
                            ["--ckpt", directory, "--photos", photo_dir, "--limit", "40",
                             "--out", str(out), "--batch-size", "16"])
     assert code == 0
@@ -152,7 +153,7 @@ def test_tfrecord_photos_are_named_after_their_image_name(tiny_generator, shared
     path, _ = tiny_generator
     shard = str(shared_data / "monet_tfrec" / "monet00-60.tfrec")
     result = submission.write_submission(path, photos=shard, out=tmp_path / "images.zip", limit=25, verbose=False)
-    names = [name for name, _ in data.load_images(shard, 32, with_names=True).take(25).as_numpy_iterator()]
+    names = [name for name, _ in pipeline.load_images(shard, 32, with_names=True).take(25).as_numpy_iterator()]
     with zipfile.ZipFile(result["path"]) as archive:
         assert archive.namelist() == [name.decode() + ".jpg" for name in names]
 
@@ -236,7 +237,7 @@ def test_cli_errors_are_one_line(tiny_generator, photo_dir, arguments, message, 
     defaults = {"--ckpt": tiny_generator[0], "--photos": photo_dir, "--limit": "10"}
     defaults.update(dict(zip(arguments[::2], arguments[1::2])))
     argv = [item for pair in defaults.items() for item in pair]
-    assert cli.run_command("monet_gan.submission", "python submit.py", "generate", argv) == 2
+    assert cli.run_command("monet_gan.generation.submission", "python submit.py", "generate", argv) == 2
     error_lines = capsys.readouterr().err.strip().splitlines()
     assert len(error_lines) == 1 and error_lines[0].startswith("error: ") and message in error_lines[0]
     assert not os.path.exists(tmp_path / "images.zip")
@@ -259,13 +260,13 @@ def test_submit_py_reports_a_bad_checkpoint_in_one_line(tmp_path):
 
 
 def test_mifid_flag_scores_the_zip_with_the_options_given(tiny_generator, photo_dir, tmp_path, monkeypatch):
-    from monet_gan import mifid
+    from monet_gan.metrics import mifid
 
     calls = []
     monkeypatch.setattr(mifid, "score", lambda *args, **kwargs: calls.append((args, kwargs)) or {})
     monkeypatch.setattr(mifid, "format_report", lambda result: "report")
     out = str(tmp_path / "images.zip")
-    code = cli.run_command("monet_gan.submission", "python submit.py", "generate", [
+    code = cli.run_command("monet_gan.generation.submission", "python submit.py", "generate", [
         "--ckpt", tiny_generator[0], "--photos", photo_dir, "--limit", "4", "--out", out,
         "--mifid", "--mifid-real", "monets/", "--feature-net", "squeezenet", "--weights", "w.h5",
     ])

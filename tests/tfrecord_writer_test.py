@@ -7,7 +7,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from monet_gan import cli, data, tfrecord_writer
+from monet_gan import cli
+from monet_gan.data import pipeline
+from monet_gan.data import sources
+from monet_gan.data import tfrecord_writer
 from monet_gan.errors import UserError
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,7 +20,7 @@ def read_records(folder):
     records = {}
     for path in sorted(tf.io.gfile.glob(os.path.join(folder, "*.tfrec"))):
         for record in tf.data.TFRecordDataset(path):
-            features = tf.io.parse_single_example(record, data.TFRECORD_FEATURES)
+            features = tf.io.parse_single_example(record, sources.TFRECORD_FEATURES)
             name = features["image_name"].numpy().decode()
             records[name] = (features["image"].numpy(), features["target"].numpy())
     return records
@@ -41,7 +44,7 @@ def test_shard_sizes_follow_kaggles_split():
 
 @pytest.mark.real_data
 def test_photo_shards_round_trip_names_bytes_and_pixels(shared_data, tmp_path):
-    photos = data.list_files(str(shared_data / "photo_jpg"))[:200]
+    photos = sources.list_files(str(shared_data / "photo_jpg"))[:200]
     out_dir = str(tmp_path / "photo_tfrec")
     paths, reencoded = tfrecord_writer.write_tfrecords(photos, out_dir, target="photo", shards=3)
     assert [os.path.basename(path) for path in paths] == [
@@ -56,9 +59,9 @@ def test_photo_shards_round_trip_names_bytes_and_pixels(shared_data, tmp_path):
         name = os.path.splitext(os.path.basename(path))[0]
         with open(path, "rb") as file:
             assert records[name] == (file.read(), b"photo")
-    assert data.count_images(out_dir) == 200
-    from_shards = dict(data.load_images(out_dir, with_names=True).as_numpy_iterator())
-    from_files = dict(data.load_images(photos, with_names=True).as_numpy_iterator())
+    assert sources.count_images(out_dir) == 200
+    from_shards = dict(pipeline.load_images(out_dir, with_names=True).as_numpy_iterator())
+    from_files = dict(pipeline.load_images(photos, with_names=True).as_numpy_iterator())
     assert from_shards.keys() == from_files.keys()
     for name, image in from_files.items():
         np.testing.assert_array_equal(from_shards[name], image)

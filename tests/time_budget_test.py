@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monet_gan import config as config_lib
 from monet_gan import demo
-from monet_gan import time_budget
-from monet_gan import train as train_lib
+from monet_gan import run_folder
 from monet_gan.errors import UserError
+from monet_gan.kaggle import notebook as notebook_lib
+from monet_gan.training import config as config_lib
+from monet_gan.training import time_budget
+from monet_gan.training import train as train_lib
 
 
 @pytest.mark.parametrize("text, seconds", [
@@ -96,7 +98,7 @@ def test_callback_fills_the_budget_with_whole_epochs_and_decays_at_the_last_step
     # 20 s of compilation, then 15 s per epoch and 5 s for the export: 18 epochs fit, not 19.
     assert run["epochs"] == 18 and run["steps"] == 180
     assert run["model"].schedule_lengths[-1] == run["steps"]
-    recorded = json.loads((tmp_path / time_budget.PLAN_FILE).read_text())
+    recorded = json.loads((tmp_path / run_folder.TIME_BUDGET_FILE).read_text())
     assert recorded["planned_epochs"] == 18 and recorded["planned_steps"] == 180
     assert recorded["plans"][0]["steps_into_epoch"] == 2  # Planned after the first timed step.
 
@@ -138,11 +140,11 @@ def test_notebook_budget_subtracts_set_up_generation_and_margin(monkeypatch, cap
     monkeypatch.setattr(time_budget.time, "monotonic", clock)
     started = clock()
     clock.now += 600
-    budget = time_budget.notebook_budget(started, generation_seconds=1200, time_limit="5h", margin="15m")
+    budget = notebook_lib.notebook_budget(started, generation_seconds=1200, time_limit="5h", margin="15m")
     assert budget == 5 * 3600 - 600 - 1200 - 900
     assert "limit - 10m00s set-up - 20m00s generation - 15m00s margin" in capsys.readouterr().out
     with pytest.raises(UserError, match="No time left to train within 1h"):
-        time_budget.notebook_budget(started, generation_seconds=3000, time_limit="1h", margin="15m")
+        notebook_lib.notebook_budget(started, generation_seconds=3000, time_limit="1h", margin="15m")
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +161,7 @@ def test_tiny_budget_ends_the_run_complete_and_in_time(synthetic_data, tmp_path)
     summary = train_lib.train(config, run_dir, data_dir=synthetic_data, verbose=0, time_budget=budget)
     elapsed = time.monotonic() - start
 
-    with open(os.path.join(run_dir, time_budget.PLAN_FILE)) as file:
+    with open(os.path.join(run_dir, run_folder.TIME_BUDGET_FILE)) as file:
         recorded = json.load(file)
     assert 1 <= summary["epochs"] < 50
     assert summary["epochs"] == recorded["planned_epochs"]
@@ -169,10 +171,10 @@ def test_tiny_budget_ends_the_run_complete_and_in_time(synthetic_data, tmp_path)
     assert int(model.schedule_steps["total_steps"].numpy()) == summary["steps"] == recorded["planned_steps"]
     assert float(optimizer.learning_rate) == 0.0
     # Checkpointed and exported, with the plan saved in the checkpoint.
-    checkpoint = tf.train.load_checkpoint(os.path.join(run_dir, train_lib.CHECKPOINT_DIR))
+    checkpoint = tf.train.load_checkpoint(os.path.join(run_dir, run_folder.CHECKPOINT_DIR))
     assert checkpoint.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE") == summary["epochs"]
     assert checkpoint.get_tensor("total_steps/.ATTRIBUTES/VARIABLE_VALUE") == summary["steps"]
-    assert os.path.isfile(os.path.join(run_dir, train_lib.GENERATOR_FILE))
+    assert os.path.isfile(os.path.join(run_dir, run_folder.GENERATOR_FILE))
     # In time, unless set-up and compilation alone took the whole budget (a very busy machine).
     if recorded["plans"][0]["seconds_left"] > 5:
         assert elapsed <= budget + 5, f"took {elapsed:.1f} s of a {budget:.0f} s budget"

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from monet_gan import config as config_lib
 from monet_gan import demo
-from monet_gan import train as train_lib
 from monet_gan.errors import UserError
+from monet_gan.training import config as config_lib
+from monet_gan.training import train as train_lib
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -65,7 +65,7 @@ def test_resuming_with_another_architecture_names_the_mismatch(finished_run, syn
 
 def test_non_finite_loss_stops_with_epoch_and_step_and_writes_no_checkpoint(tmp_path):
     config = config_lib.TrainConfig.smoke()
-    from monet_gan import cyclegan
+    from monet_gan.training import cyclegan
 
     model = cyclegan.CycleGAN(config)
     model.compile(total_steps=4)

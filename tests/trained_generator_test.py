@@ -5,12 +5,13 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import spread_outputs
+from conftest import tiny_run_config
 
-from monet_gan import discriminators
-from monet_gan import generators
-from monet_gan import trained_generator
 from monet_gan.errors import UserError
-from conftest import spread_outputs, tiny_run_config
+from monet_gan.generation import trained_generator
+from monet_gan.networks import discriminators
+from monet_gan.networks import generators
 
 
 def _assert_same_weights(model, expected):

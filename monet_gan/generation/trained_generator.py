@@ -13,11 +13,11 @@ import os
 import keras
 import tensorflow as tf
 
-from monet_gan import config as config_lib
 from monet_gan import errors
-from monet_gan import generators
-from monet_gan import train as train_lib
+from monet_gan import run_folder
 from monet_gan.errors import UserError
+from monet_gan.networks import generators
+from monet_gan.training import config as config_lib
 
 
 def _load_keras_file(path):
@@ -46,19 +46,19 @@ def generator_from_config(config_path):
 
 
 def _load_run_dir(run_dir, use_ema):
-    exports = [train_lib.EMA_GENERATOR_FILE] if use_ema else []
-    exports.append(train_lib.GENERATOR_FILE)
+    exports = [run_folder.EMA_GENERATOR_FILE] if use_ema else []
+    exports.append(run_folder.GENERATOR_FILE)
     for name in exports:
         path = os.path.join(run_dir, name)
         if os.path.isfile(path):
             return _load_keras_file(path)
-    config_path = os.path.join(run_dir, train_lib.CONFIG_FILE)
-    checkpoint_dir = os.path.join(run_dir, train_lib.CHECKPOINT_DIR)
+    config_path = os.path.join(run_dir, run_folder.CONFIG_FILE)
+    checkpoint_dir = os.path.join(run_dir, run_folder.CHECKPOINT_DIR)
     latest = tf.train.latest_checkpoint(checkpoint_dir) if os.path.isdir(checkpoint_dir) else None
     if latest is None or not os.path.isfile(config_path):
         raise UserError(
-            f"{run_dir} holds no generator: expected {train_lib.GENERATOR_FILE}, or "
-            f"{train_lib.CONFIG_FILE} with a checkpoint in {train_lib.CHECKPOINT_DIR}/"
+            f"{run_dir} holds no generator: expected {run_folder.GENERATOR_FILE}, or "
+            f"{run_folder.CONFIG_FILE} with a checkpoint in {run_folder.CHECKPOINT_DIR}/"
         )
     # No export yet (training stopped before its first epoch ended being exported): rebuild the
     # generator and take only its weights from the checkpoint, leaving optimizers and pools.
@@ -74,10 +74,10 @@ def _load_run_dir(run_dir, use_ema):
 
 
 def _load_weights_file(path):
-    config_path = os.path.join(os.path.dirname(os.path.abspath(path)), train_lib.CONFIG_FILE)
+    config_path = os.path.join(os.path.dirname(os.path.abspath(path)), run_folder.CONFIG_FILE)
     if not os.path.isfile(config_path):
         raise UserError(
-            f"{path} is a weights file; it needs the run's {train_lib.CONFIG_FILE} beside it"
+            f"{path} is a weights file; it needs the run's {run_folder.CONFIG_FILE} beside it"
         )
     generator = generator_from_config(config_path)
     errors.load_weights(generator, path, f"cannot load {path} into the generator {config_path} describes")

@@ -2,17 +2,7 @@
 
     python -m monet_gan train --data-dir tfrecords --run-dir runs/main
 
-A run directory holds everything a run produces:
-
-    config.json                   the settings; a resumed run must match its architecture
-    checkpoints/                  weights, optimizer states, image pools, the epoch counter
-    photo_to_monet.keras          the exported photo->Monet generator (what submit.py uses)
-    photo_to_monet_ema.keras      its exponential moving average, when enabled
-    log.csv                       one row of losses and accuracies per epoch
-    samples/epoch_NNN.png         fixed photos, painted, and painted back to photos
-    loss_curves.png               the losses so far
-
-Running the same command again after an interruption continues from the last finished epoch.
+The run directory's layout is in run_folder.py. Running the same command again after an interruption continues from the last finished epoch.
 """
 
 import os
@@ -22,25 +12,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from monet_gan import config as config_lib
-from monet_gan import cyclegan
-from monet_gan import data
 from monet_gan import plots
-from monet_gan import strategy as strategy_lib
-from monet_gan import time_budget as time_budget_lib
+from monet_gan import run_folder
+from monet_gan.data import pipeline
+from monet_gan.data import sources
 from monet_gan.errors import UserError
-
-CONFIG_FILE = "config.json"
-LOG_FILE = "log.csv"
-CHECKPOINT_DIR = "checkpoints"
-GENERATOR_FILE = "photo_to_monet.keras"
-EMA_GENERATOR_FILE = "photo_to_monet_ema.keras"
+from monet_gan.training import config as config_lib
+from monet_gan.training import cyclegan
+from monet_gan.training import strategy as strategy_lib
+from monet_gan.training import time_budget as time_budget_lib
 
 
 def prepare_run_dir(run_dir, config):
     """Creates the run directory, or checks that an existing one was made with this architecture."""
     os.makedirs(run_dir, exist_ok=True)
-    config_path = os.path.join(run_dir, CONFIG_FILE)
+    config_path = os.path.join(run_dir, run_folder.CONFIG_FILE)
     if os.path.exists(config_path):
         saved = config_lib.TrainConfig.from_json(config_path)
         mismatches = config.architecture_mismatches(saved)
@@ -68,7 +54,7 @@ def make_checkpoint(model, epoch):
 def export_generators(model, run_dir):
     """Saves the photo->Monet generator, and its moving average when there is one, as .keras files."""
     generator = model.photo_to_monet
-    paths = {"generator": os.path.join(run_dir, GENERATOR_FILE)}
+    paths = {"generator": os.path.join(run_dir, run_folder.GENERATOR_FILE)}
     _save_atomically(generator, paths["generator"])
     optimizer = model.optimizers["photo_to_monet"]
     if optimizer.use_ema:
@@ -76,7 +62,7 @@ def export_generators(model, run_dir):
         variables = generator.trainable_variables
         live_values = [variable.numpy() for variable in variables]
         optimizer.finalize_variable_values(variables)
-        paths["ema_generator"] = os.path.join(run_dir, EMA_GENERATOR_FILE)
+        paths["ema_generator"] = os.path.join(run_dir, run_folder.EMA_GENERATOR_FILE)
         try:
             _save_atomically(generator, paths["ema_generator"])
         finally:
@@ -138,7 +124,7 @@ class EpochArtifacts(keras.callbacks.Callback):
         export_generators(self.model, self.run_dir)
         self.save_samples(epoch + 1)
         plots.save_loss_curves(
-            os.path.join(self.run_dir, LOG_FILE), os.path.join(self.run_dir, "loss_curves.png")
+            os.path.join(self.run_dir, run_folder.LOG_FILE), os.path.join(self.run_dir, run_folder.LOSS_CURVES_FILE)
         )
 
     def save_samples(self, epoch_number):
@@ -148,7 +134,7 @@ class EpochArtifacts(keras.callbacks.Callback):
         rows = [[np.asarray(column[index]) for column in columns] for index in range(len(self.sample_photos))]
         plots.save_image_grid(
             rows,
-            os.path.join(self.run_dir, "samples", f"epoch_{epoch_number:03d}.png"),
+            run_folder.sample_grid_path(self.run_dir, epoch_number),
             column_titles=["photo", "painted", "painted back"],
         )
 
@@ -156,9 +142,9 @@ class EpochArtifacts(keras.callbacks.Callback):
 def resolve_sources(data_dir=None, photo_source=None, monet_source=None):
     """The photo and Monet sources: given explicitly, or found in a Kaggle-layout data directory."""
     if photo_source is None or monet_source is None:
-        found = data.find_data_dir(data_dir)
-        photo_source = photo_source or data.domain_source(found, "photo")
-        monet_source = monet_source or data.domain_source(found, "monet")
+        found = sources.find_data_dir(data_dir)
+        photo_source = photo_source or sources.domain_source(found, "photo")
+        monet_source = monet_source or sources.domain_source(found, "monet")
     return photo_source, monet_source
 
 
@@ -177,18 +163,18 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
     prepare_run_dir(run_dir, config)
 
     photo_source, monet_source = resolve_sources(data_dir, photo_source, monet_source)
-    photo_count = data.count_images(photo_source)
+    photo_count = sources.count_images(photo_source)
     steps_per_epoch = config.steps_per_epoch or photo_count // config.batch_size
     if steps_per_epoch == 0:
         raise UserError(
             f"Only {photo_count} photos in {photo_source}: fewer than one batch of {config.batch_size}."
         )
-    dataset = data.training_dataset(
+    dataset = pipeline.training_dataset(
         photo_source, monet_source, image_size=config.image_size,
         global_batch_size=config.batch_size, augment=config.augment, seed=config.seed, repeat=True,
     )
     sample_photos = np.stack(
-        [image for image in data.load_images(photo_source, config.image_size).take(config.sample_count).as_numpy_iterator()]
+        [image for image in pipeline.load_images(photo_source, config.image_size).take(config.sample_count).as_numpy_iterator()]
     )
 
     total_steps = config.epochs * steps_per_epoch
@@ -198,7 +184,7 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
         epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         checkpoint = make_checkpoint(model, epoch_variable)
     print(f"networks compute in {policy} (mixed_precision={config.mixed_precision!r})")
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, CHECKPOINT_DIR), max_to_keep=2)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, run_folder.CHECKPOINT_DIR), max_to_keep=2)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     if deadline is None:
@@ -206,13 +192,13 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
         # whose length a budget once planned or whose --epochs changed.
         model.set_schedule_length(total_steps)
     initial_epoch = int(epoch_variable.numpy())
-    truncate_log(os.path.join(run_dir, LOG_FILE), initial_epoch)
+    truncate_log(os.path.join(run_dir, run_folder.LOG_FILE), initial_epoch)
     if initial_epoch:
         print(f"resuming {run_dir} after epoch {initial_epoch} of {config.epochs}")
 
     callbacks = [
         StopOnNonFiniteLoss(),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, LOG_FILE), append=True),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, run_folder.LOG_FILE), append=True),
         EpochArtifacts(run_dir, manager, epoch_variable, sample_photos),
     ]
     if deadline is not None:
@@ -224,7 +210,7 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
         ))
     if initial_epoch < config.epochs:
         # A corrupt file surfaces only when the pipeline reaches it; name it instead of a stack.
-        with data.user_errors(photo_source, monet_source):
+        with sources.user_errors(photo_source, monet_source):
             model.fit(
                 dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                 initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose,

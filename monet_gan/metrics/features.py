@@ -23,8 +23,8 @@ import tensorflow as tf
 import tqdm
 
 from monet_gan import errors
-from monet_gan import image_zip
 from monet_gan.errors import UserError
+from monet_gan.generation import image_zip
 
 FEATURE_NETWORKS = ("inception", "squeezenet")
 INCEPTION_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -278,9 +278,9 @@ def count_source_images(source):
     """The number of images in a zip, a folder of images, TFRecords or a glob."""
     if _is_zip(source):
         return image_zip.count_zip_images(source)
-    from monet_gan import data  # Imported late: only folders and TFRecords need it.
+    from monet_gan.data import sources  # Imported late: only folders and TFRecords need it.
 
-    return data.count_images(os.fspath(source))
+    return sources.count_images(os.fspath(source))
 
 
 def image_batches(source, batch_size=50, image_size=256):
@@ -288,7 +288,7 @@ def image_batches(source, batch_size=50, image_size=256):
 
     A zip is read with the safe checks of `image_zip` (every image must be image_size square
     and RGB); a folder of images, TFRecords in Kaggle's schema or a glob go through
-    `data.load_images`. Only one batch is in memory at a time, whatever the number of images.
+    `pipeline.load_images`. Only one batch is in memory at a time, whatever the number of images.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -298,10 +298,10 @@ def image_batches(source, batch_size=50, image_size=256):
         ):
             yield images.astype(np.float32)
         return
-    from monet_gan import data
+    from monet_gan.data import pipeline
 
-    dataset = data.load_images(os.fspath(source), image_size=image_size)
-    # data.load_images scales to [-1, 1]; the feature networks take 0-255.
+    dataset = pipeline.load_images(os.fspath(source), image_size=image_size)
+    # pipeline.load_images scales to [-1, 1]; the feature networks take 0-255.
     dataset = dataset.batch(batch_size).map(
         lambda images: (images + 1.0) * 127.5, num_parallel_calls=tf.data.AUTOTUNE
     )

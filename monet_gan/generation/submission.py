@@ -13,7 +13,6 @@ and checked, so a failed run leaves no images.zip and never touches an earlier o
 """
 
 import concurrent.futures
-import contextlib
 import os
 import re
 import tempfile
@@ -24,115 +23,17 @@ import keras
 import tensorflow as tf
 import tqdm
 
-from monet_gan import data
-from monet_gan import image_zip
-from monet_gan import strategy as strategy_lib
-from monet_gan import trained_generator
+from monet_gan.data import pipeline
+from monet_gan.data import sources
 from monet_gan.errors import UserError
+from monet_gan.generation import image_zip
+from monet_gan.generation import painting
+from monet_gan.generation import trained_generator
+from monet_gan.training import strategy as strategy_lib
 
 # Kaggle's rules for images.zip.
-OUTPUT_SIZE = 256
 MIN_IMAGES = 7000
 MAX_IMAGES = 10000
-
-# Photos per step across all replicas: 4 per core of a TPU v3-8. On a CPU, bench/submission.py
-# measured batches of 32 a little faster than batches of 8.
-DEFAULT_BATCH_SIZE = 32
-DEFAULT_QUALITY = 95
-# On a CPU, XLA painted at 0.5-0.75x the speed of TensorFlow's own (oneDNN) kernels in
-# bench/submission.py; TPUs compile the replica function with XLA whatever this says.
-DEFAULT_JIT_COMPILE = False
-# "auto" paints in bfloat16 on a CPU with native bfloat16 instructions (AVX512_BF16 or AMX), which
-# bench/submission.py measured at 1.7x (ResNet) to 2x (U-Net) the float32 speed, and in float32
-# everywhere else: without those instructions bfloat16 is emulated and slower, and accelerators
-# are fast anyway. The pixels move by about one level in 255 on average.
-PRECISIONS = ("auto", "float32", "bfloat16")
-
-
-# ---------------------------------------------------------------------------------------------
-# Precision.
-
-
-def resolve_precision(precision, strategy):
-    """The precision to paint in: "float32" or "bfloat16"; see PRECISIONS."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision != "auto":
-        return precision
-    on_one_bfloat16_cpu = strategy.num_replicas_in_sync == 1 and strategy_lib.on_bfloat16_cpu(strategy)
-    return "bfloat16" if on_one_bfloat16_cpu else "float32"
-
-
-@contextlib.contextmanager
-def computing_in(model, policy):
-    """Inside the block, the model's layers compute under `policy`, e.g. "mixed_bfloat16".
-
-    The variables stay float32; only the arithmetic changes, so nothing is copied. The output
-    layer keeps its own policy, so the paintings still come out as float32. Graph functions must be
-    traced inside the block. The layers' policies are restored on leaving it.
-    """
-    saved = [(layer, layer.dtype_policy) for layer in model.layers]
-    try:
-        for layer in model.layers[:-1]:
-            layer.dtype_policy = policy
-        yield model
-    finally:
-        for layer, layer_policy in saved:
-            layer.dtype_policy = layer_policy
-
-
-# ---------------------------------------------------------------------------------------------
-# Painting and encoding, inside the graph.
-
-
-def to_output_pixels(paintings, output_size=OUTPUT_SIZE):
-    """Generator outputs in [-1, 1] -> float32 whole numbers in [0, 255], resized if needed.
-
-    The pixels stay float32 until they reach the host: TPUs handle float32 best.
-    """
-    paintings = tf.cast(paintings, tf.float32)
-    if paintings.shape[1] != output_size or paintings.shape[2] != output_size:
-        paintings = tf.image.resize(
-            paintings, [output_size, output_size], method="bilinear", antialias=True
-        )
-    return tf.round(tf.clip_by_value((paintings + 1.0) * 127.5, 0.0, 255.0))
-
-
-def encode_jpegs(images, quality=DEFAULT_QUALITY):
-    """uint8 (B, H, W, 3) -> (B,) JPEG strings; the images are encoded in parallel."""
-
-    def encode(image):
-        return tf.io.encode_jpeg(image, format="rgb", quality=quality)
-
-    return tf.map_fn(encode, images, fn_output_signature=tf.string, parallel_iterations=16)
-
-
-def make_paint_step(model, strategy, quality=DEFAULT_QUALITY, jit_compile=DEFAULT_JIT_COMPILE):
-    """A tf.function from one (names, images, valid) batch to (names, JPEG strings, valid).
-
-    With several replicas the batch is a distributed value: each replica paints its share with
-    `strategy.run`, and the shares are gathered on the host, where JPEG encoding runs (TPUs cannot
-    encode). The names never leave the host.
-    """
-    distributed = strategy.num_replicas_in_sync > 1
-
-    @tf.function(jit_compile=jit_compile)
-    def paint(images):
-        return to_output_pixels(model(images, training=False))
-
-    def gather(value):
-        if not distributed:
-            return value
-        return tf.concat(strategy.experimental_local_results(value), axis=0)
-
-    @tf.function
-    def step(names, images, valid):
-        painted = strategy.run(paint, args=(images,)) if distributed else paint(images)
-        jpegs = encode_jpegs(tf.cast(gather(painted), tf.uint8), quality)
-        return gather(names), jpegs, gather(valid)
-
-    return step
-
 
 # ---------------------------------------------------------------------------------------------
 # The zip.
@@ -165,7 +66,7 @@ def resolve_photos(photos=None):
         return [os.fspath(path) for path in photos]
     if photos is not None:
         return os.fspath(photos)
-    return data.domain_source(data.find_data_dir(), "photo")
+    return sources.domain_source(sources.find_data_dir(), "photo")
 
 
 def plan_count(photo_count, source, limit=None):
@@ -200,7 +101,7 @@ def _photo_batches(source, image_size, count, global_batch_size):
             tf.ensure_shape(valid, [global_batch_size]),
         )
 
-    dataset = data.load_images(source, image_size, with_names=True).take(count)
+    dataset = pipeline.load_images(source, image_size, with_names=True).take(count)
     dataset = dataset.batch(global_batch_size).map(pad, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.prefetch(2)
     # Decoding a batch takes a small fraction of painting it, so tf.data's autotuner has nothing to
@@ -266,15 +167,15 @@ def _check_arguments(batch_size, limit, quality):
         raise ValueError(f"JPEG quality must be an integer from 1 to 100, got {quality!r}")
 
 
-def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BATCH_SIZE, limit=None,
-                     quality=DEFAULT_QUALITY, strategy=None, use_ema=True,
-                     jit_compile=DEFAULT_JIT_COMPILE, precision="auto", verbose=True):
+def write_submission(ckpt, photos=None, out="images.zip", batch_size=painting.DEFAULT_BATCH_SIZE, limit=None,
+                     quality=painting.DEFAULT_QUALITY, strategy=None, use_ema=True,
+                     jit_compile=painting.DEFAULT_JIT_COMPILE, precision="auto", verbose=True):
     """Paints the photos with a generator and writes images.zip, checked entry by entry.
 
     Args:
       ckpt: what `trained_generator.load_generator` accepts, or a keras.Model generator itself.
       photos: a photo folder, TFRecords, glob or list of these; None for the competition photos
-        found by `data.find_data_dir()`.
+        found by `sources.find_data_dir()`.
       out: the zip to write; replaced only once the new one is complete and valid.
       batch_size: photos per step across all replicas (rounded up to a multiple of them).
       limit: paint only the first `limit` photos, for a trial zip below Kaggle's 7,000.
@@ -282,7 +183,7 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BAT
       strategy: the tf.distribute strategy to paint under; None for the active one.
       use_ema: prefer a run directory's moving-average generator.
       jit_compile: compile the generator with XLA.
-      precision: "auto", "float32" or "bfloat16" arithmetic for the generator (see PRECISIONS).
+      precision: "auto", "float32" or "bfloat16" arithmetic for the generator (see painting.PRECISIONS).
       verbose: show a progress bar and print a closing summary line.
 
     Returns:
@@ -293,14 +194,14 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BAT
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     global_batch_size = -(-batch_size // replicas) * replicas
-    precision = resolve_precision(precision, strategy)
+    precision = painting.resolve_precision(precision, strategy)
     with strategy.scope():
         model = ckpt if isinstance(ckpt, keras.Model) else trained_generator.load_generator(ckpt, use_ema)
     # A generator with no fixed input size paints the photos at the size Kaggle wants.
-    image_size = trained_generator.check_generator(model, "the generator") or OUTPUT_SIZE
+    image_size = trained_generator.check_generator(model, "the generator") or painting.OUTPUT_SIZE
 
     source = resolve_photos(photos)
-    count = plan_count(data.count_images(source), source, limit)
+    count = plan_count(sources.count_images(source), source, limit)
     batches = _photo_batches(source, image_size, count, global_batch_size)
     if replicas > 1:
         batches = strategy.experimental_distribute_dataset(
@@ -311,17 +212,17 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=DEFAULT_BAT
     temporary_path = _temporary_zip(out)
     # A generator exported from a bfloat16 run keeps that policy in its file; "float32" must
     # still mean float32 arithmetic, so the policy is set either way.
-    arithmetic = computing_in(model, "mixed_bfloat16" if precision == "bfloat16" else "float32")
+    arithmetic = painting.computing_in(model, "mixed_bfloat16" if precision == "bfloat16" else "float32")
     try:
-        with arithmetic, data.user_errors(source), zipfile.ZipFile(
+        with arithmetic, sources.user_errors(source), zipfile.ZipFile(
             temporary_path, "w", zipfile.ZIP_STORED, allowZip64=True
         ) as archive:
-            step = make_paint_step(model, strategy, quality, jit_compile)
+            step = painting.make_paint_step(model, strategy, quality, jit_compile)
             written = _paint_into(archive, step, batches, count, verbose)
         if written != count:
             raise UserError(f"{source} yielded {written} photos where {count} were counted")
         image_zip.validate_image_zip(
-            temporary_path, min_count=count, max_count=count, image_size=OUTPUT_SIZE
+            temporary_path, min_count=count, max_count=count, image_size=painting.OUTPUT_SIZE
         )
         os.replace(temporary_path, out)
     except OSError as error:
@@ -351,17 +252,17 @@ def add_arguments(parser):
                         "tfrecords/ or /kaggle/input/gan-getting-started)")
     parser.add_argument("--out", default="images.zip",
                         help="the zip to write (default: images.zip)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+    parser.add_argument("--batch-size", type=int, default=painting.DEFAULT_BATCH_SIZE,
                         help="photos per step, all replicas together "
-                        f"(default: {DEFAULT_BATCH_SIZE})")
+                        f"(default: {painting.DEFAULT_BATCH_SIZE})")
     parser.add_argument("--limit", type=int, metavar="N",
                         help="paint only the first N photos: a trial zip, below Kaggle's 7,000")
-    parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY,
-                        help=f"JPEG quality 1-100 (default: {DEFAULT_QUALITY})")
+    parser.add_argument("--quality", type=int, default=painting.DEFAULT_QUALITY,
+                        help=f"JPEG quality 1-100 (default: {painting.DEFAULT_QUALITY})")
     parser.add_argument("--no-ema", action="store_true",
                         help="use a run's live generator, not its moving average")
     parser.add_argument("--jit-compile", action="store_true", help="compile the generator with XLA")
-    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+    parser.add_argument("--precision", default="auto", choices=painting.PRECISIONS,
                         help="generator arithmetic (default auto: bfloat16 on CPUs with native "
                         "bfloat16 instructions, float32 elsewhere)")
     parser.add_argument("--strategy", default="auto", choices=strategy_lib.STRATEGY_CHOICES,
@@ -377,11 +278,11 @@ def add_arguments(parser):
 
 
 def _score(path, real, feature_net, weights):
-    from monet_gan import mifid  # Imported only when asked for: it loads a feature network.
+    from monet_gan.metrics import mifid  # Imported only when asked for: it loads a feature network.
 
     if not hasattr(mifid, "score"):
-        raise UserError("--mifid needs monet_gan.mifid.score, which this version does not have")
-    real = real or data.domain_source(data.find_data_dir(), "monet")
+        raise UserError("--mifid needs monet_gan.metrics.mifid.score, which this version does not have")
+    real = real or sources.domain_source(sources.find_data_dir(), "monet")
     result = mifid.score(path, real, feature_net=feature_net, weights=weights)
     if hasattr(mifid, "format_report"):
         print(mifid.format_report(result))

@@ -17,8 +17,8 @@ discriminator and the backward generator are read, never written.
 import keras
 import tensorflow as tf
 
-from monet_gan import diffaugment
-from monet_gan import losses
+from monet_gan.training import diffaugment
+from monet_gan.training import losses
 
 
 @keras.saving.register_keras_serializable(package="monet_gan")

@@ -5,7 +5,9 @@ A quick check that the data is where the trainer will look and decodes to what i
 
 import os
 
-from monet_gan import data, plots
+from monet_gan import plots
+from monet_gan.data import pipeline
+from monet_gan.data import sources
 
 
 def add_arguments(parser):
@@ -13,7 +15,7 @@ def add_arguments(parser):
         "--data-dir",
         default=None,
         help="folder holding monet_tfrec|monet_jpg and photo_tfrec|photo_jpg "
-        f"(default: the first of {', '.join(data.DEFAULT_DATA_DIRS)} that does)",
+        f"(default: the first of {', '.join(sources.DEFAULT_DATA_DIRS)} that does)",
     )
     parser.add_argument("--out", default="look.png", help="PNG to write (default: look.png)")
     parser.add_argument(
@@ -28,17 +30,17 @@ def look(data_dir=None, out="look.png", count=4):
     """
     if not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be a positive integer, got {count!r}")
-    data_dir = data.find_data_dir(data_dir)
+    data_dir = sources.find_data_dir(data_dir)
     counts, rows = {}, []
     for domain in ("photo", "monet"):
-        source = data.domain_source(data_dir, domain)
+        source = sources.domain_source(data_dir, domain)
         # The cheap scan names a corrupt file before the grid would fail on it.
-        counts[domain] = data.check_source(source)
-        is_tfrecord = data.source_kind(data.list_files(source), source) == "tfrecord"
+        counts[domain] = sources.check_source(source)
+        is_tfrecord = sources.source_kind(sources.list_files(source), source) == "tfrecord"
         kind = "TFRecords" if is_tfrecord else "image files"
         print(f"{domain}: {counts[domain]} images in {source} ({kind})")
-        with data.user_errors(source):
-            rows.append([image.numpy() for image in data.load_images(source).take(count)])
+        with sources.user_errors(source):
+            rows.append([image.numpy() for image in pipeline.load_images(source).take(count)])
     plots.save_image_grid(rows, out, row_titles=["photo", "Monet"])
     print(
         f"saved a grid of {len(rows[0])} photos and {len(rows[1])} Monets to {os.path.abspath(out)}"

@@ -17,7 +17,7 @@ import math
 
 import keras
 
-from monet_gan import layers
+from monet_gan.networks import layers
 
 ARCHITECTURES = ("unet", "resnet")
 

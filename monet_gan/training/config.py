@@ -14,8 +14,9 @@ import json
 
 import tensorflow as tf
 
-from monet_gan.generators import ARCHITECTURES as GENERATOR_ARCHITECTURES
-from monet_gan.losses import LOSS_KINDS
+from monet_gan.networks.generators import ARCHITECTURES as GENERATOR_ARCHITECTURES
+from monet_gan.training.losses import LOSS_KINDS
+
 MIXED_PRECISION_CHOICES = ("auto", "on", "off")
 
 # The fields that decide the shapes of the saved variables. A run directory made with one value

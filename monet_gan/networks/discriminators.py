@@ -9,7 +9,7 @@ judges texture and style rather than the whole composition, with few parameters:
 
 import keras
 
-from monet_gan import layers
+from monet_gan.networks import layers
 
 
 def _kernel_initializer():

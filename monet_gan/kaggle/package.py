@@ -30,17 +30,23 @@ _DATASET_ID = re.compile(r"^[A-Za-z0-9_-]+/[a-z0-9][a-z0-9-]{4,48}[a-z0-9]$")
 
 
 def package_dir():
-    """The folder of the monet_gan package that is running."""
-    return os.path.dirname(os.path.abspath(__file__))
+    """The folder of the monet_gan package that is running (this module lives in its kaggle/)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def source_files(directory=None):
-    """The package's Python sources, sorted: what the archive holds (no caches, no temp files)."""
+    """The package's Python sources as paths relative to it, sorted: what the archive holds (no
+    caches, no temporary files)."""
     directory = directory or package_dir()
-    return sorted(
-        name for name in os.listdir(directory)
-        if name.endswith(".py") and not name.startswith(".") and os.path.isfile(os.path.join(directory, name))
-    )
+    names = []
+    for folder, subfolders, files in os.walk(directory):
+        subfolders[:] = [name for name in subfolders if not name.startswith((".", "__pycache__"))]
+        relative = os.path.relpath(folder, directory)
+        names += [
+            name if relative == "." else f"{relative}/{name}".replace(os.sep, "/")
+            for name in files if name.endswith(".py") and not name.startswith(".")
+        ]
+    return sorted(names)
 
 
 def default_dataset_id():

@@ -22,8 +22,8 @@ import warnings
 import numpy as np
 import scipy.linalg
 
-from monet_gan import features as features_module
 from monet_gan.errors import UserError
+from monet_gan.metrics import features as features_module
 
 MEMORIZATION_THRESHOLD = 0.1
 MIFID_EPSILON = 1e-14

@@ -17,10 +17,10 @@ callback that sets `model.optimizer.learning_rate` would reach only one of the f
 import keras
 import tensorflow as tf
 
-from monet_gan import composite
-from monet_gan import discriminators
-from monet_gan import generators
-from monet_gan import image_pool
+from monet_gan.networks import discriminators
+from monet_gan.networks import generators
+from monet_gan.training import composite
+from monet_gan.training import image_pool
 
 # The networks, in the order their variables are listed in logs and checkpoints.
 NETWORK_NAMES = ("photo_to_monet", "monet_to_photo", "monet_discriminator", "photo_discriminator")

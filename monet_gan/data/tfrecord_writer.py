@@ -14,7 +14,7 @@ import uuid
 import tensorflow as tf
 import tqdm
 
-from monet_gan import data
+from monet_gan.data import sources
 from monet_gan.errors import UserError
 
 JPEG_QUALITY = 95
@@ -71,7 +71,7 @@ def _why_bad(path):
     try:
         tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
     except tf.errors.OpError as error:
-        return data.tf_error_message(error)
+        return sources.tf_error_message(error)
     return "unreadable"
 
 
@@ -86,8 +86,8 @@ def write_tfrecords(source, out_dir, target="photo", shards=20, overwrite=False)
         raise ValueError(f"target must be a non-empty name without '/', got {target!r}")
     if not isinstance(shards, int) or shards < 1:
         raise ValueError(f"shards must be a positive integer, got {shards!r}")
-    files = data.list_files(source)
-    if data.source_kind(files, source) != "image":
+    files = sources.list_files(source)
+    if sources.source_kind(files, source) != "image":
         raise UserError(f"{source} holds TFRecords; make-tfrecords needs a folder of images")
     out_dir = os.fspath(out_dir)
     existing = tf.io.gfile.glob(os.path.join(out_dir, f"{target}[0-9]*.tfrec"))

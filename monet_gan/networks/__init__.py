@@ -1,0 +1,3 @@
+"""Stage 2, the networks: custom layers, the generators (U-Net, ResNet) and the PatchGAN
+discriminator, all Keras functional models.
+"""
