@@ -22,7 +22,7 @@ COMMANDS = {
     ),
     "train": ("monet_gan.training.train", "Train a CycleGAN on photos and Monet paintings."),
     "demo": ("monet_gan.demo", "Train briefly on a built-in synthetic set (no downloads)."),
-    "generate": ("monet_gan.generation.submission", "Paint photos with a trained generator into images.zip."),
+    "generate": ("monet_gan.generate", "Paint photos with a trained generator into images.zip."),
     "mifid": ("monet_gan.metrics.mifid", "Score generated images against real Monets (FID, KID, MiFID)."),
     "package": ("monet_gan.kaggle.package", "Build the Kaggle dataset upload of this package for the notebook."),
 }

@@ -266,7 +266,7 @@ def test_mifid_flag_scores_the_zip_with_the_options_given(tiny_generator, photo_
     monkeypatch.setattr(mifid, "score", lambda *args, **kwargs: calls.append((args, kwargs)) or {})
     monkeypatch.setattr(mifid, "format_report", lambda result: "report")
     out = str(tmp_path / "images.zip")
-    code = cli.run_command("monet_gan.generation.submission", "python submit.py", "generate", [
+    code = cli.run_command("monet_gan.generate", "python submit.py", "generate", [
         "--ckpt", tiny_generator[0], "--photos", photo_dir, "--limit", "4", "--out", out,
         "--mifid", "--mifid-real", "monets/", "--feature-net", "squeezenet", "--weights", "w.h5",
     ])

@@ -267,35 +267,13 @@ def add_arguments(parser):
                         "bfloat16 instructions, float32 elsewhere)")
     parser.add_argument("--strategy", default="auto", choices=strategy_lib.STRATEGY_CHOICES,
                         help="where to paint (default: a TPU or GPUs when present)")
-    parser.add_argument("--mifid", action="store_true",
-                        help="score the zip with the local MiFID afterwards")
-    parser.add_argument("--mifid-real", metavar="PATH",
-                        help="real Monets for --mifid (default: the Monets of the data "
-                        "directory found)")
-    parser.add_argument("--feature-net", default="inception", help="feature network for --mifid")
-    parser.add_argument("--weights", metavar="PATH",
-                        help="feature network weights file for --mifid")
-
-
-def _score(path, real, feature_net, weights):
-    from monet_gan.metrics import mifid  # Imported only when asked for: it loads a feature network.
-
-    if not hasattr(mifid, "score"):
-        raise UserError("--mifid needs monet_gan.metrics.mifid.score, which this version does not have")
-    real = real or sources.domain_source(sources.find_data_dir(), "monet")
-    result = mifid.score(path, real, feature_net=feature_net, weights=weights)
-    if hasattr(mifid, "format_report"):
-        print(mifid.format_report(result))
-    return result
 
 
 def run(args):
     strategy = strategy_lib.get_strategy(args.strategy)
-    result = write_submission(
+    write_submission(
         args.ckpt, photos=args.photos, out=args.out, batch_size=args.batch_size, limit=args.limit,
         quality=args.quality, strategy=strategy, use_ema=not args.no_ema,
         jit_compile=args.jit_compile, precision=args.precision,
     )
-    if args.mifid:
-        _score(result["path"], args.mifid_real, args.feature_net, args.weights)
     return 0
