@@ -314,8 +314,11 @@ def image_batches(source, batch_size=50, image_size=256):
         raise UserError(f"cannot read the images of {source}: {message}") from None
 
 
-def extract_features(source, network, batch_size=50, description=None, progress=True):
+def extract_features(source, network, batch_size=50, description=None, progress=True, meter=None):
     """Features of every image of a source (zip, folder, TFRecords, glob), batch by batch.
+
+    A `meter` (anything with `update(images)`, e.g. a checkerboard.CheckerboardMeter) sees every
+    batch of 0-255 images too, so that a second measure needs no second read of the source.
 
     Returns:
       float32 (N, network.dimension) features.
@@ -328,6 +331,8 @@ def extract_features(source, network, batch_size=50, description=None, progress=
     ) as progress_bar:
         for images in image_batches(source, batch_size=batch_size):
             chunks.append(network(images))
+            if meter is not None:
+                meter.update(images)
             progress_bar.update(len(images))
     if not chunks:
         return np.zeros((0, network.dimension), np.float32)

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.linalg
 
 from monet_gan.errors import UserError
+from monet_gan.metrics import checkerboard
 from monet_gan.metrics import features as features_module
 
 MEMORIZATION_THRESHOLD = 0.1
@@ -192,13 +193,17 @@ def score(generated, real, feature_net="inception", weights=None, batch_size=50,
             raise UserError(f"{source}: need at least 2 {side} images, found {count}")
     if network is None:
         network = features_module.build_feature_network(feature_net, weights=weights)
+    meters = {"generated": checkerboard.CheckerboardMeter(), "real": checkerboard.CheckerboardMeter()}
     generated_features = extract_features(
-        generated, network, batch_size=batch_size, description="generated", progress=progress
+        generated, network, batch_size=batch_size, description="generated", progress=progress,
+        meter=meters["generated"],
     )
     real_features = extract_features(
-        real, network, batch_size=batch_size, description="real", progress=progress
+        real, network, batch_size=batch_size, description="real", progress=progress,
+        meter=meters["real"],
     )
     result = metrics_from_features(generated_features, real_features)
+    result.update(checkerboard.compare(meters["generated"].result(), meters["real"].result()))
     result.update(
         feature_net=network.name,
         feature_network=network.description,
@@ -250,6 +255,9 @@ def format_report(result):
         f"Memorization distance: {result['memorization_distance']:.4f}",
         f"Memorization penalty:  {penalty}",
         f"{name}: {result['mifid']:.3f}",
+        f"Checkerboard:          {result['checkerboard_db']:+.2f} dB "
+        f"({result['checkerboard_excess_db']:+.2f} dB over the real images' "
+        f"{result['checkerboard_real_db']:+.2f} dB; about 0 means no upsampling grid)",
     ]
     if result["feature_net"] == "inception" and result["is_mifid"]:
         lines.append(
