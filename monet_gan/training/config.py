@@ -14,6 +14,7 @@ import json
 
 import tensorflow as tf
 
+from monet_gan import files
 from monet_gan.networks.generators import ARCHITECTURES as GENERATOR_ARCHITECTURES
 from monet_gan.training.losses import LOSS_KINDS
 
@@ -203,14 +204,17 @@ class TrainConfig:
         """The weight of the identity loss: a fraction of the cycle weight, as in the paper."""
         return self.identity_weight * self.cycle_weight
 
+    def decay_start_step(self, total_steps):
+        """The step at which the learning rate starts its linear decay, in a run of `total_steps`."""
+        return round(self.decay_start_fraction * total_steps)
+
     # Persistence.
 
     def to_json(self, path):
         """Writes the config as JSON, atomically."""
-        temporary_path = f"{path}.tmp"
-        with tf.io.gfile.GFile(temporary_path, "w") as file:
-            json.dump(dataclasses.asdict(self), file, indent=2, sort_keys=True)
-        tf.io.gfile.rename(temporary_path, path, overwrite=True)
+        with files.replaced_atomically(path) as temporary_path:
+            with open(temporary_path, "w") as file:
+                json.dump(dataclasses.asdict(self), file, indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, path):
