@@ -17,11 +17,6 @@ def random_squeezenet():
     return features.build_feature_network("squeezenet", random_init_for_tests=True)
 
 
-def random_images(count, size=256, seed=0):
-    random = np.random.default_rng(seed)
-    return random.integers(0, 256, (count, size, size, 3), dtype=np.uint8)
-
-
 def test_squeezenet_matches_v1_1_and_names_every_layer(random_squeezenet):
     model = random_squeezenet.model
     # SqueezeNet v1.1 has 1,235,496 parameters; its classifier conv10 (512 -> 1000) has 513,000.
@@ -44,7 +39,7 @@ def test_squeezenet_imagenet_weights_load_and_give_non_negative_features(shared_
         np.testing.assert_array_equal(
             network.model.get_layer("conv1").bias.numpy(), weights_file["conv1/conv1_b"][()]
         )
-    values = network(random_images(3))
+    values = network(np.random.default_rng(0).integers(0, 256, (3, 256, 256, 3), dtype=np.uint8))
     # ReLU then average pooling: 512 finite, non-negative features, not all zero.
     assert values.shape == (3, 512) and np.isfinite(values).all()
     assert values.min() >= 0 and (values > 0).mean() > 0.2
