@@ -8,12 +8,12 @@ temporary name in its folder and then renamed, so a reader never sees half a PNG
 import csv
 import math
 import os
-import tempfile
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from monet_gan import files
 from monet_gan.errors import UserError
 
 CELL_INCHES = 2.2
@@ -21,18 +21,10 @@ CELL_INCHES = 2.2
 
 def _save_figure(figure, path):
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     extension = os.path.splitext(path)[1].lstrip(".").lower() or "png"
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".partial-", suffix=f".{extension}")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            FigureCanvasAgg(figure)
-            figure.savefig(file, format=extension, dpi=100)
-        os.replace(temporary, path)
-    except BaseException:
-        os.remove(temporary)
-        raise
+    with files.replaced_atomically(path) as temporary_path, open(temporary_path, "wb") as file:
+        FigureCanvasAgg(figure)
+        figure.savefig(file, format=extension, dpi=100)
 
 
 def _displayable(image):

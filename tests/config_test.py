@@ -47,3 +47,9 @@ def test_architecture_mismatches_name_the_field():
     assert run.architecture_mismatches(run.replace(epochs=9)) == []
     (mismatch,) = run.replace(image_size=64).architecture_mismatches(run)
     assert "image_size" in mismatch and "32" in mismatch and "64" in mismatch
+
+
+def test_decay_starts_at_the_configured_fraction_of_the_run():
+    assert config_lib.TrainConfig().decay_start_step(6570) == 3285
+    assert config_lib.TrainConfig(decay_start_fraction=0.25).decay_start_step(10) == 2
+    assert config_lib.TrainConfig(decay_start_fraction=1.0).decay_start_step(7) == 7

@@ -8,6 +8,7 @@ import pytest
 
 from monet_gan.networks import generators
 from monet_gan.networks import layers
+from monet_gan.training import config as config_lib
 
 # Names Keras invents for unnamed layers, such as "conv2d_3" or "instance_normalization".
 AUTO_NAME = re.compile(
@@ -134,3 +135,15 @@ def test_mixed_bfloat16_output_stays_float32(architecture):
     assert norm.compute_dtype == "bfloat16"
     assert model.output.dtype == "float32"
     assert outputs.dtype == "float32"
+
+
+def test_build_from_config_follows_the_config_and_takes_the_name():
+    config = config_lib.TrainConfig.smoke(generator="unet", dropout_rate=0.0)
+    model = generators.build_from_config(config, name="photo_to_monet")
+    expected = generators.build_generator(
+        "unet", image_size=config.image_size, filters=config.generator_filters, dropout_rate=0.0
+    )
+    assert model.name == "photo_to_monet"
+    assert model.input_shape == (None, config.image_size, config.image_size, 3)
+    assert model.count_params() == expected.count_params()
+    assert not [layer for layer in model.layers if "dropout" in layer.name]

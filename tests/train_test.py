@@ -96,7 +96,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(shared_data, tmp_path):
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first_checkpoint = run_dir / "checkpoints" / "ckpt-1.index"
+    # The state file is written (atomically) after the checkpoint's data: waiting for the data files
+    # alone lets the kill fall between the two, and then no checkpoint can be found.
+    first_checkpoint = run_dir / "checkpoints" / "checkpoint"
     deadline = time.time() + 240
     while not first_checkpoint.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.2)

@@ -35,14 +35,7 @@ def generator_from_config(config_path):
         config = config_lib.TrainConfig.from_json(config_path)
     except (ValueError, TypeError) as error:
         raise UserError(f"{config_path} is not a valid run config ({error})") from None
-    return generators.build_generator(
-        config.generator,
-        image_size=config.image_size,
-        filters=config.generator_filters,
-        num_residual_blocks=config.num_residual_blocks,
-        dropout_rate=config.dropout_rate,
-        name="photo_to_monet",
-    )
+    return generators.build_from_config(config, name="photo_to_monet")
 
 
 def _load_run_dir(run_dir, use_ema):

@@ -34,11 +34,7 @@ def estimate_generation_seconds(config, photo_source, count, strategy=None, batc
     replicas = strategy.num_replicas_in_sync
     global_batch = -(-batch_size // replicas) * replicas
     with strategy.scope(), strategy_lib.dtype_policy(strategy, config.mixed_precision):
-        generator = generators.build_generator(
-            config.generator, image_size=config.image_size, filters=config.generator_filters,
-            num_residual_blocks=config.num_residual_blocks, dropout_rate=config.dropout_rate,
-            name="photo_to_monet",
-        )
+        generator = generators.build_from_config(config, name="photo_to_monet")
     limits = sorted({min(global_batch, count), min(3 * global_batch, count)})
     seconds = []
     with tempfile.TemporaryDirectory() as directory:

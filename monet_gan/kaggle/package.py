@@ -15,9 +15,9 @@ finds the package when Kaggle has unpacked the archive into a folder; either way
 import json
 import os
 import re
-import shutil
-import tempfile
 import zipfile
+
+from monet_gan import files
 
 ARCHIVE_NAME = "monet_gan.zip"
 METADATA_FILE = "dataset-metadata.json"
@@ -39,12 +39,12 @@ def source_files(directory=None):
     caches, no temporary files)."""
     directory = directory or package_dir()
     names = []
-    for folder, subfolders, files in os.walk(directory):
+    for folder, subfolders, file_names in os.walk(directory):
         subfolders[:] = [name for name in subfolders if not name.startswith((".", "__pycache__"))]
         relative = os.path.relpath(folder, directory)
         names += [
             name if relative == "." else f"{relative}/{name}".replace(os.sep, "/")
-            for name in files if name.endswith(".py") and not name.startswith(".")
+            for name in file_names if name.endswith(".py") and not name.startswith(".")
         ]
     return sorted(names)
 
@@ -86,37 +86,25 @@ def build_package(out=DEFAULT_OUT, dataset_id=None, title=DEFAULT_TITLE, license
     if not 6 <= len(title) <= 50:
         raise ValueError(f"Invalid dataset title {title!r}: Kaggle needs 6 to 50 characters.")
     out = os.path.abspath(out)
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
     if os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"Output path {out} exists and is not a folder.")
 
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", dir=parent)
-    try:
-        files = write_archive(os.path.join(staging, ARCHIVE_NAME))
+    with files.replaced_atomically(out) as staging:
+        os.makedirs(staging)
+        names = write_archive(os.path.join(staging, ARCHIVE_NAME))
         metadata = {
             "title": title,
             "id": dataset_id,
             "licenses": [{"name": license_name}],
             "description": (
                 "The monet_gan package (CycleGAN for 'I'm Something of a Painter Myself') as "
-                f"{ARCHIVE_NAME}, {len(files)} Python files. Attach this dataset to the notebook "
+                f"{ARCHIVE_NAME}, {len(names)} Python files. Attach this dataset to the notebook "
                 "notebooks/monet_cyclegan.ipynb; its set-up cell imports the package from here."
             ),
         }
         with open(os.path.join(staging, METADATA_FILE), "w") as file:
             json.dump(metadata, file, indent=2)
-        if os.path.isdir(out):
-            retired = f"{staging}.old"
-            os.replace(out, retired)
-            os.replace(staging, out)
-            shutil.rmtree(retired)
-        else:
-            os.replace(staging, out)
-    finally:
-        if os.path.isdir(staging):
-            shutil.rmtree(staging)
-    return {"path": out, "archive": os.path.join(out, ARCHIVE_NAME), "files": files, "dataset_id": dataset_id}
+    return {"path": out, "archive": os.path.join(out, ARCHIVE_NAME), "files": names, "dataset_id": dataset_id}
 
 
 def upload_commands(path):

@@ -9,13 +9,7 @@ judges texture and style rather than the whole composition, with few parameters:
 
 import keras
 
-from monet_gan.networks import layers
-
-
-def _kernel_initializer():
-    """The N(0, 0.02) weight initialization of the pix2pix and CycleGAN papers."""
-    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
-
+from monet_gan.networks import conventions
 
 # ---------------------------------------------------------------------------------------------
 # Blocks
@@ -46,13 +40,11 @@ def apply_patch_block(x, filters, strides, name, normalize=True):
         # No bias: the normalization's beta replaces it (the tutorial drops it on the first
         # block as well, which its parameter count reflects).
         use_bias=False,
-        kernel_initializer=_kernel_initializer(),
+        kernel_initializer=conventions.kernel_initializer(),
         name=f"{name}_conv",
     )(x)
     if normalize:
-        x = layers.InstanceNormalization(
-            gamma_initializer=_kernel_initializer(), name=f"{name}_norm"
-        )(x)
+        x = conventions.instance_norm(f"{name}_norm")(x)
     # The papers' slope of 0.2; Kaggle's tutorial left Keras' default of 0.3.
     return keras.layers.LeakyReLU(negative_slope=0.2, name=f"{name}_leaky_relu")(x)
 
@@ -73,17 +65,14 @@ def build_discriminator(image_size=256, filters=64, name="discriminator"):
         filters: channels of the first block; the others use 2x, 4x and 8x this.
         name: model name.
     """
-    if not isinstance(image_size, int) or isinstance(image_size, bool):
-        raise ValueError(f"image_size must be an integer, got image_size={image_size!r}")
+    conventions.check_positive_int(image_size, "image_size")
     if image_size < 32 or image_size % 8:
         raise ValueError(
             "the PatchGAN discriminator needs image_size >= 32 and divisible by 8 (three "
             f"halvings and two 4x4 valid convolutions), got image_size={image_size}"
         )
-    if not isinstance(filters, int) or isinstance(filters, bool) or filters < 1:
-        raise ValueError(f"filters must be a positive integer, got filters={filters!r}")
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got name={name!r}")
+    conventions.check_positive_int(filters, "filters")
+    conventions.check_name(name)
 
     inputs = keras.Input(shape=(image_size, image_size, 3), name="input_image")
     x = apply_patch_block(inputs, filters, strides=2, name="down_1", normalize=False)
@@ -92,7 +81,7 @@ def build_discriminator(image_size=256, filters=64, name="discriminator"):
     x = apply_patch_block(x, filters * 8, strides=1, name="features")
     x = keras.layers.ZeroPadding2D(1, name="output_pad")(x)
     x = keras.layers.Conv2D(
-        1, 4, padding="valid", kernel_initializer=_kernel_initializer(), name="output_conv"
+        1, 4, padding="valid", kernel_initializer=conventions.kernel_initializer(), name="output_conv"
     )(x)
     # A float32 identity keeps the logits float32 under a mixed-precision policy.
     outputs = keras.layers.Activation("linear", dtype="float32", name="output_logits")(x)

@@ -17,35 +17,10 @@ import math
 
 import keras
 
+from monet_gan.networks import conventions
 from monet_gan.networks import layers
 
 ARCHITECTURES = ("unet", "resnet")
-
-
-def _kernel_initializer():
-    """The N(0, 0.02) weight initialization of the pix2pix and CycleGAN papers."""
-    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
-
-
-def _instance_norm(name):
-    """Instance normalization with the tutorial's N(0, 0.02) gamma initialization."""
-    return layers.InstanceNormalization(gamma_initializer=_kernel_initializer(), name=name)
-
-
-def _check_positive_int(value, argument):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{argument} must be a positive integer, got {argument}={value!r}")
-
-
-def _check_dropout_rate(dropout_rate):
-    valid = isinstance(dropout_rate, (int, float)) and not isinstance(dropout_rate, bool)
-    if not valid or not 0 <= dropout_rate < 1:
-        raise ValueError(f"dropout_rate must be in [0, 1), got dropout_rate={dropout_rate!r}")
-
-
-def _check_name(name):
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got name={name!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,11 +48,11 @@ def apply_downsample_block(
         padding="same",
         # No bias even without a normalization, as in the tutorial (its parameter count).
         use_bias=False,
-        kernel_initializer=_kernel_initializer(),
+        kernel_initializer=conventions.kernel_initializer(),
         name=f"{name}_conv",
     )(x)
     if normalize:
-        x = _instance_norm(f"{name}_norm")(x)
+        x = conventions.instance_norm(f"{name}_norm")(x)
     if activation == "leaky_relu":
         # The papers' slope of 0.2; Kaggle's tutorial left Keras' default of 0.3.
         return keras.layers.LeakyReLU(negative_slope=0.2, name=f"{name}_leaky_relu")(x)
@@ -101,10 +76,10 @@ def apply_upsample_block(x, filters, name, kernel_size=4, dropout_rate=0.0):
         strides=2,
         padding="same",
         use_bias=False,
-        kernel_initializer=_kernel_initializer(),
+        kernel_initializer=conventions.kernel_initializer(),
         name=f"{name}_conv",
     )(x)
-    x = _instance_norm(f"{name}_norm")(x)
+    x = conventions.instance_norm(f"{name}_norm")(x)
     if dropout_rate > 0:
         x = keras.layers.Dropout(dropout_rate, name=f"{name}_dropout")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
@@ -126,10 +101,10 @@ def apply_residual_block(x, filters, name):
             3,
             padding="valid",
             use_bias=False,
-            kernel_initializer=_kernel_initializer(),
+            kernel_initializer=conventions.kernel_initializer(),
             name=f"{name}_conv_{index}",
         )(x)
-        x = _instance_norm(f"{name}_norm_{index}")(x)
+        x = conventions.instance_norm(f"{name}_norm_{index}")(x)
         if index == 1:
             x = keras.layers.ReLU(name=f"{name}_relu")(x)
     return keras.layers.Add(name=f"{name}_add")([shortcut, x])
@@ -148,13 +123,13 @@ def apply_output_block(x, name, kernel_size, transposed):
     if transposed:
         x = keras.layers.Conv2DTranspose(
             3, kernel_size, strides=2, padding="same",
-            kernel_initializer=_kernel_initializer(), name=f"{name}_conv",
+            kernel_initializer=conventions.kernel_initializer(), name=f"{name}_conv",
         )(x)
     else:
         x = layers.ReflectionPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
         x = keras.layers.Conv2D(
             3, kernel_size, padding="valid",
-            kernel_initializer=_kernel_initializer(), name=f"{name}_conv",
+            kernel_initializer=conventions.kernel_initializer(), name=f"{name}_conv",
         )(x)
     # The output layer is float32 even under a mixed policy, so losses and images are exact.
     return keras.layers.Activation("tanh", dtype="float32", name=f"{name}_tanh")(x)
@@ -178,15 +153,15 @@ def unet_generator(image_size=256, filters=64, dropout_rate=0.5, name="unet_gene
         dropout_rate: dropout in the first three upsampling blocks; 0 disables it.
         name: model name.
     """
-    _check_positive_int(image_size, "image_size")
+    conventions.check_positive_int(image_size, "image_size")
     if image_size < 8 or image_size & (image_size - 1):
         raise ValueError(
             f"the U-Net generator needs image_size to be a power of two >= 8 (it halves the "
             f"image down to 1x1), got image_size={image_size}"
         )
-    _check_positive_int(filters, "filters")
-    _check_dropout_rate(dropout_rate)
-    _check_name(name)
+    conventions.check_positive_int(filters, "filters")
+    conventions.check_dropout_rate(dropout_rate)
+    conventions.check_name(name)
 
     depth = int(math.log2(image_size))
     down_filters = [filters * min(2**index, 8) for index in range(depth)]
@@ -220,22 +195,22 @@ def resnet_generator(image_size=256, filters=64, num_residual_blocks=9, name="re
             9 for 256 px).
         name: model name.
     """
-    _check_positive_int(image_size, "image_size")
+    conventions.check_positive_int(image_size, "image_size")
     if image_size % 4:
         raise ValueError(
             f"the ResNet generator needs image_size divisible by 4, got image_size={image_size}"
         )
-    _check_positive_int(filters, "filters")
-    _check_positive_int(num_residual_blocks, "num_residual_blocks")
-    _check_name(name)
+    conventions.check_positive_int(filters, "filters")
+    conventions.check_positive_int(num_residual_blocks, "num_residual_blocks")
+    conventions.check_name(name)
 
     inputs = keras.Input(shape=(image_size, image_size, 3), name="input_image")
     x = layers.ReflectionPadding2D(3, name="stem_pad")(inputs)
     x = keras.layers.Conv2D(
         filters, 7, padding="valid", use_bias=False,
-        kernel_initializer=_kernel_initializer(), name="stem_conv",
+        kernel_initializer=conventions.kernel_initializer(), name="stem_conv",
     )(x)
-    x = _instance_norm("stem_norm")(x)
+    x = conventions.instance_norm("stem_norm")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
     for index in (1, 2):
         x = apply_downsample_block(
@@ -277,8 +252,29 @@ def build_generator(
             f"unknown generator architecture {architecture!r}; choose one of "
             + ", ".join(repr(choice) for choice in ARCHITECTURES)
         )
-    _check_positive_int(num_residual_blocks, "num_residual_blocks")
-    _check_dropout_rate(dropout_rate)
+    conventions.check_positive_int(num_residual_blocks, "num_residual_blocks")
+    conventions.check_dropout_rate(dropout_rate)
     if architecture == "unet":
         return unet_generator(image_size, filters, dropout_rate, name=name)
     return resnet_generator(image_size, filters, num_residual_blocks, name=name)
+
+
+def build_from_config(config, name):
+    """Builds the generator a training config describes (a TrainConfig or anything with its fields).
+
+    Training, loading a run's checkpoint and timing the notebook's generation all build the
+    generator this way, so a run's weights always fit the network they are restored into.
+
+    Args:
+        config: an object with the fields `generator`, `image_size`, `generator_filters`,
+            `num_residual_blocks` and `dropout_rate`, such as `training.config.TrainConfig`.
+        name: model name, e.g. "photo_to_monet".
+    """
+    return build_generator(
+        config.generator,
+        image_size=config.image_size,
+        filters=config.generator_filters,
+        num_residual_blocks=config.num_residual_blocks,
+        dropout_rate=config.dropout_rate,
+        name=name,
+    )

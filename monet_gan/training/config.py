@@ -14,6 +14,7 @@ import json
 
 import tensorflow as tf
 
+from monet_gan import files
 from monet_gan.networks.generators import ARCHITECTURES as GENERATOR_ARCHITECTURES
 from monet_gan.training.losses import LOSS_KINDS
 
@@ -33,63 +34,22 @@ ARCHITECTURE_FIELDS = (
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything a training run needs to know.
+    """Everything a training run needs to know; the defaults are the recipe.
 
-    The defaults are the recipe; each with its reason and source. "Public figures" are those of
-    the project README's table (leaderboard and public notebooks of this competition).
+    One line of reason per default; docs/recipe.md gives the sources and the ablation's evidence.
 
-      - generator "resnet", 9 residual blocks: the CycleGAN paper's 256 px generator (Zhu et al.,
-        2017, appendix 7.2). Its residual body keeps the photo's layout while the texture
-        changes, and it trains more stably than the U-Net, whose skip connections let it copy
-        the photo through.
-      - loss "lsgan": least squares (Mao et al., 2017), the CycleGAN paper's choice; it gives
-        gradients to fakes the discriminator already rejects, unlike the saturating BCE loss.
-        "hinge" (Lim and Ye, 2017; the loss of BigGAN, one of DiffAugment's test beds) is the
-        alternative; in bench/ablation.py's short runs (one seed) it scored no better.
-      - cycle_weight 10 and identity_weight 0.5 (the identity loss weight is 0.5 x the cycle
-        weight): the paper's values. Its section 5.2 adds the identity term for Monet <-> photo
-        because without it the generators change the tint, e.g. daytime turns into sunset.
-      - real_label 1.0 / fake_label 0.0: plain labels. One-sided label smoothing (real 0.9,
-        Salimans et al., 2016) is the option for a discriminator that wins too easily; it stays
-        an option because the short ablation runs could not tell it apart from plain labels.
-      - Adam, learning rate 2e-4, beta_1 0.5, constant for the first half of training then
-        linear decay to zero: the paper's schedule (100 + 100 epochs), scaled to the run; the
-        decay to zero is also what lets a time budget end a run with settled weights.
-      - pool_size 50: the paper's history of past fakes (Shrivastava et al., 2017), which keeps
-        the discriminators from chasing the generators' latest output.
-      - batch_size 32 (global): 4 per TPU v3-8 core, so every core gets the same share. The
-        public tuned TF CycleGANs (37.4-41 MiFID) use batch 32 with repeat(); Kaggle's tutorial
-        (53.8) trains with batch 1 on only 300 photos per epoch.
-      - steps_per_epoch None: one epoch is one pass over all 7,038 photos (7,038 // 32 = 219
-        steps), so every photo is seen every epoch.
-      - epochs 30: 30 x 219 = 6,570 steps. Sized for the notebook's 5-hour limit by arithmetic,
-        not by a TPU measurement: the tutorial's step (U-Net, 1 image per core) takes 126 ms on
-        a v3-8; with 4 images per core and the heavier ResNet generator a step costs a few times
-        that, so 6,570 steps take on the order of an hour or two, leaving time for painting the
-        7,038 images. `--time-budget` makes a run that is slower than this end complete anyway.
-      - diffaugment_policy "color,translation,cutout": DiffAugment (Zhao et al., 2020,
-        "Differentiable Augmentation for Data-Efficient GAN Training") on every image a
-        discriminator sees, real and fake, in its own update and in the generator's. With only
-        300 Monets the Monet discriminator otherwise memorizes its training set and its
-        gradients stop helping the generator; the public CycleGAN + DiffAugment notebook scores
-        41.27. The memorization it prevents takes many passes over the Monets to set in: in
-        bench/ablation.py's 300-step CPU runs it lowered the Monet discriminator's real
-        accuracy (0.93-0.97 -> 0.75-0.80) as intended, but the paintings scored slightly worse
-        at that length, where no discriminator has memorized anything yet; at 1,200 steps the
-        gap was gone (the README's ablation section).
-      - ema_decay 0.999: the photo->Monet generator is also exported as an exponential moving
-        average of its weights (Yazici et al., 2019, "The Unusual Effectiveness of Averaging in
-        GAN Training"; Karras et al., 2018 use it for ProGAN), which smooths the step-to-step
-        oscillation of GAN training; submit.py uses it when present. 0 turns it off. It
-        averages over ~1,000 steps, about the last 15% of the 6,570; a much shorter run needs a
-        smaller decay (0.999 over 300 steps keeps 74% of the weight on the first step). With
-        the horizon scaled that way, the short ablation runs showed no gain (the average scored
-        slightly worse than the live weights): they end while the generator still improves
-        quickly, and the averaging is meant for the later phase in which it oscillates around
-        a good solution. Score both exports of a finished run to choose (submit.py --no-ema).
-      - mixed_precision "auto": mixed_bfloat16 on TPUs and on CPUs with native bfloat16
-        instructions, float32 elsewhere (strategy.choose_dtype_policy); bench/
-        training_precision.py measured a CPU training step 2-3x faster in bfloat16.
+      - generator "resnet", 9 blocks: the CycleGAN paper's 256 px generator; it keeps the photo's layout.
+      - loss "lsgan": the paper's least squares loss; "hinge" scored no better in the ablation.
+      - cycle_weight 10, identity_weight 0.5 (x cycle): the paper's; the identity term keeps the tint.
+      - real_label 1.0, fake_label 0.0: smoothing (0.9) was indistinguishable in the ablation.
+      - learning_rate 2e-4, beta_1 0.5, decay from half-way to zero: the paper's schedule.
+      - pool_size 50: the paper's history of past fakes steadies the discriminators.
+      - batch_size 32 (global): 4 per TPU v3-8 core, as the tuned public CycleGANs use.
+      - steps_per_epoch None: every epoch walks all 7,038 photos (219 steps at batch 32).
+      - epochs 30: 6,570 steps, sized by arithmetic for Kaggle's 5 hours; a time budget ends it early.
+      - diffaugment_policy "color,translation,cutout": the discriminator cannot memorize 300 Monets.
+      - ema_decay 0.999: the exported moving average smooths GAN oscillation over ~the last 15% of the run.
+      - mixed_precision "auto": bfloat16 on TPUs and bfloat16 CPUs (2-3x faster), float32 elsewhere.
     """
 
     # Networks.
@@ -203,14 +163,17 @@ class TrainConfig:
         """The weight of the identity loss: a fraction of the cycle weight, as in the paper."""
         return self.identity_weight * self.cycle_weight
 
+    def decay_start_step(self, total_steps):
+        """The step at which the learning rate starts its linear decay, in a run of `total_steps`."""
+        return round(self.decay_start_fraction * total_steps)
+
     # Persistence.
 
     def to_json(self, path):
         """Writes the config as JSON, atomically."""
-        temporary_path = f"{path}.tmp"
-        with tf.io.gfile.GFile(temporary_path, "w") as file:
-            json.dump(dataclasses.asdict(self), file, indent=2, sort_keys=True)
-        tf.io.gfile.rename(temporary_path, path, overwrite=True)
+        with files.replaced_atomically(path) as temporary_path:
+            with open(temporary_path, "w") as file:
+                json.dump(dataclasses.asdict(self), file, indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, path):

@@ -100,7 +100,7 @@ def make_optimizer(config, total_steps, use_ema=False, name=None, decay_start_st
     default the decay starts at the config's fraction of `total_steps`.
     """
     if decay_start_step is None:
-        decay_start_step = round(config.decay_start_fraction * total_steps)
+        decay_start_step = config.decay_start_step(total_steps)
     schedule = ConstantThenLinearDecay(config.learning_rate, total_steps, decay_start_step)
     return keras.optimizers.Adam(
         learning_rate=schedule,
@@ -117,15 +117,8 @@ class CycleGAN(keras.Model):
     def __init__(self, config, **kwargs):
         super().__init__(name="cyclegan", **kwargs)
         self.config = config
-        generator_args = dict(
-            architecture=config.generator,
-            image_size=config.image_size,
-            filters=config.generator_filters,
-            num_residual_blocks=config.num_residual_blocks,
-            dropout_rate=config.dropout_rate,
-        )
-        self.photo_to_monet = generators.build_generator(name="photo_to_monet", **generator_args)
-        self.monet_to_photo = generators.build_generator(name="monet_to_photo", **generator_args)
+        self.photo_to_monet = generators.build_from_config(config, name="photo_to_monet")
+        self.monet_to_photo = generators.build_from_config(config, name="monet_to_photo")
         self.monet_discriminator = discriminators.build_discriminator(
             config.image_size, config.discriminator_filters, name="monet_discriminator"
         )
@@ -210,7 +203,7 @@ class CycleGAN(keras.Model):
 
         A time budget calls this mid-fit; the schedules read the variables at every step.
         """
-        decay_start_step = round(self.config.decay_start_fraction * total_steps)
+        decay_start_step = self.config.decay_start_step(total_steps)
         check_schedule_steps(total_steps, decay_start_step)
         self.schedule_steps["total_steps"].assign(total_steps)
         self.schedule_steps["decay_start_step"].assign(decay_start_step)

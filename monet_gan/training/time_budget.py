@@ -27,6 +27,7 @@ import time
 
 import keras
 
+from monet_gan import files
 from monet_gan import run_folder
 
 _DURATION = re.compile(
@@ -221,8 +222,7 @@ class TimeBudget(keras.callbacks.Callback):
         if self.run_dir is None:
             return
         path = os.path.join(self.run_dir, run_folder.TIME_BUDGET_FILE)
-        temporary_path = f"{path}.tmp"
-        with open(temporary_path, "w") as file:
+        with files.replaced_atomically(path) as temporary_path, open(temporary_path, "w") as file:
             json.dump({
                 "max_epochs": self.max_epochs,
                 "steps_per_epoch": self.steps_per_epoch,
@@ -230,4 +230,3 @@ class TimeBudget(keras.callbacks.Callback):
                 "planned_steps": self.planned_steps,
                 "plans": self.plans,
             }, file, indent=2)
-        os.replace(temporary_path, path)

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from monet_gan import files
 from monet_gan import plots
 from monet_gan import run_folder
 from monet_gan.data import pipeline
@@ -72,9 +73,8 @@ def export_generators(model, run_dir):
 
 
 def _save_atomically(network, path):
-    temporary_path = path[: -len(".keras")] + ".partial.keras"
-    network.save(temporary_path)
-    os.replace(temporary_path, path)
+    with files.replaced_atomically(path) as temporary_path:
+        network.save(temporary_path)
 
 
 def truncate_log(log_path, epoch):
