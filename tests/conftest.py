@@ -110,9 +110,9 @@ def spread_outputs(model):
     """
     for layer in model.layers:
         if "norm" in layer.name:
-            layer.gamma.assign(tf.ones_like(layer.gamma))
+            layer.gamma.assign(np.ones(layer.gamma.shape, dtype="float32"))
     output_convolution = model.get_layer("output_conv")
-    output_convolution.kernel.assign(output_convolution.kernel * 20.0)
+    output_convolution.kernel.assign(keras.ops.convert_to_numpy(output_convolution.kernel) * 20.0)
 
 
 def tiny_run_config():
