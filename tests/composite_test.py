@@ -1,10 +1,15 @@
-"""The freezing contract: each update changes its own network and leaves the others bit-identical."""
+"""The freezing contract: each update changes its own network and leaves the others bit-identical.
+
+The DiffAugmentation layer's tests at the end are backend-agnostic (marked for the JAX run).
+"""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import compiled
 
+from monet_gan.training import composite
 from monet_gan.training import config as config_lib
 from monet_gan.training import cyclegan
 
@@ -76,8 +81,6 @@ def test_each_discriminator_changes_only_in_its_own_update(model_and_batch):
     model.update_discriminators(photos, monets, fakes_monet, fakes_photo)
     assert _changed(before, _snapshot(model)) == {"monet_discriminator", "photo_discriminator"}
 
-    from monet_gan.training import composite
-
     before = _snapshot(model)
     composite.update_discriminator(
         model.monet_discriminator, model.optimizers["monet_discriminator"], monets, fakes_monet, model.config
@@ -92,3 +95,61 @@ def test_composite_outputs_every_term_of_the_generator_loss(model_and_batch):
     for name in ("fake", "identity", "forward_cycle", "backward_cycle"):
         assert outputs[name].shape == photos.shape
     np.testing.assert_allclose(outputs["fake"], model.photo_to_monet(photos), atol=1e-5)
+
+
+# The DiffAugmentation layer is backend-agnostic; the tests above need TensorFlow's train step.
+
+
+def _augmenting_model(policy, seed):
+    inputs = keras.Input((8, 8, 3), name="images")
+    layer = composite.DiffAugmentation(policy, seed=seed, name="diff_augment")
+    return keras.Model(inputs, layer(inputs), name="augmenting")
+
+
+def _images():
+    return np.random.default_rng(1).uniform(-1, 1, (2, 8, 8, 3)).astype("float32")
+
+
+@pytest.mark.backend_agnostic
+def test_diff_augmentation_without_a_policy_is_the_identity_and_has_no_state():
+    layer = composite.DiffAugmentation("", name="diff_augment")
+    images = _images()
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(images)), images)
+    assert layer.variables == []
+    with pytest.raises(ValueError, match="'blur'"):
+        composite.DiffAugmentation("color,blur")
+    with pytest.raises(ValueError, match="seed=1.5"):
+        composite.DiffAugmentation("color", seed=1.5)
+
+
+@pytest.mark.backend_agnostic
+def test_diff_augmentation_draws_anew_each_call_and_its_saved_stream_resumes(tmp_path):
+    model = _augmenting_model("color,translation,cutout", seed=3)
+    images = _images()
+    first, second = (keras.ops.convert_to_numpy(model(images)) for _ in range(2))
+    assert not np.array_equal(first, second)
+    # The seed state is the layer's only variable, and is saved with the model's weights.
+    assert [variable.name for variable in model.non_trainable_variables] == ["seed_generator_state"]
+    path = str(tmp_path / "augmenting.weights.h5")
+    model.save_weights(path)
+    resumed = _augmenting_model("color,translation,cutout", seed=4)
+    resumed.load_weights(path)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(resumed(images)), keras.ops.convert_to_numpy(model(images)))
+    config = model.get_layer("diff_augment").get_config()
+    assert config["policy"] == "color,translation,cutout" and config["seed"] == 3
+
+
+@pytest.mark.backend_agnostic
+def test_diff_augmentation_in_a_stateless_call_returns_its_advanced_seed_state():
+    layer = composite.DiffAugmentation("color", seed=5, name="diff_augment")
+    twin = composite.DiffAugmentation("color", seed=5, name="twin")
+    images = _images()
+    layer.build(images.shape)
+    state = [variable.value for variable in layer.non_trainable_variables]
+    step = compiled(lambda state, images: layer.stateless_call([], state, images), jit_compile=False)
+    outputs, new_state = step(state, images)
+    # The compiled stateless call draws what the stateful one draws, and returns the advanced
+    # state instead of assigning it.
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(outputs), keras.ops.convert_to_numpy(twin(images)), atol=1e-6)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(new_state[0]), keras.ops.convert_to_numpy(twin.seed_generator.state))
+    assert not np.array_equal(keras.ops.convert_to_numpy(layer.seed_generator.state), keras.ops.convert_to_numpy(new_state[0]))
