@@ -26,6 +26,7 @@ DOCUMENTS = [os.path.join(PROJECT_ROOT, "README.md")] + sorted(
 )
 FENCE = re.compile(r"^(`{3,}|~{3,})")
 INLINE_CODE = re.compile(r"`([^`\n]+)`")
+ENVIRONMENT_PREFIX = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+")
 OPTION = re.compile(r"^--[a-z0-9][a-z0-9-]*")
 
 
@@ -61,9 +62,10 @@ def shown_commands(text):
         commands += [(number, part.strip()) for part in line.split("&&")]
     for number, line in enumerate(text.splitlines(), start=1):
         commands += [(number, span) for span in INLINE_CODE.findall(line)]
+    # Leading NAME=value settings (KERAS_BACKEND=jax python ...) stay in the words.
     return [
         (number, shlex.split(command, comments=True))
-        for number, command in commands if command.startswith("python ")
+        for number, command in commands if ENVIRONMENT_PREFIX.sub("", command).startswith("python ")
     ]
 
 
@@ -103,6 +105,8 @@ def bench_options(script):
 
 def check_command(words):
     """An error message for a command the project does not have, or None when it is fine."""
+    while words and "=" in words[0] and not words[0].startswith("-"):
+        words = words[1:]  # An environment setting before the command.
     if words[:3] == ["python", "-m", "monet_gan"]:
         if len(words) < 4 or words[3] not in cli.COMMANDS:
             return f"no command {words[3:4]} in monet_gan.cli.COMMANDS"
