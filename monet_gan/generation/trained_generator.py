@@ -41,6 +41,7 @@ def generator_from_config(config_path):
         filters=config.generator_filters,
         num_residual_blocks=config.num_residual_blocks,
         dropout_rate=config.dropout_rate,
+        norm_gamma_init=config.norm_gamma_init,
         name="photo_to_monet",
     )
 

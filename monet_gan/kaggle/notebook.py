@@ -37,7 +37,7 @@ def estimate_generation_seconds(config, photo_source, count, strategy=None, batc
         generator = generators.build_generator(
             config.generator, image_size=config.image_size, filters=config.generator_filters,
             num_residual_blocks=config.num_residual_blocks, dropout_rate=config.dropout_rate,
-            name="photo_to_monet",
+            norm_gamma_init=config.norm_gamma_init, name="photo_to_monet",
         )
     limits = sorted({min(global_batch, count), min(3 * global_batch, count)})
     seconds = []

@@ -9,6 +9,7 @@ judges texture and style rather than the whole composition, with few parameters:
 
 import keras
 
+from monet_gan.networks import initializers
 from monet_gan.networks import layers
 
 
@@ -22,7 +23,7 @@ def _kernel_initializer():
 # ---------------------------------------------------------------------------------------------
 
 
-def apply_patch_block(x, filters, strides, name, normalize=True):
+def apply_patch_block(x, filters, strides, name, normalize=True, norm_gamma_init="ones"):
     """A 4x4 convolution, optional instance norm and LeakyReLU(0.2).
 
     Stride 2 uses "same" padding and halves the size; stride 1 first zero-pads one pixel on
@@ -35,6 +36,7 @@ def apply_patch_block(x, filters, strides, name, normalize=True):
         strides: 2 for the downsampling blocks, 1 for the last feature block.
         name: prefix of the block's layer names (`<name>_conv`, `<name>_norm`, ...).
         normalize: whether to apply instance normalization; off for the first block.
+        norm_gamma_init: "ones" or "tutorial" (see initializers.py).
     """
     if strides == 1:
         x = keras.layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
@@ -51,7 +53,8 @@ def apply_patch_block(x, filters, strides, name, normalize=True):
     )(x)
     if normalize:
         x = layers.InstanceNormalization(
-            gamma_initializer=_kernel_initializer(), name=f"{name}_norm"
+            gamma_initializer=initializers.norm_gamma_initializer(norm_gamma_init),
+            name=f"{name}_norm",
         )(x)
     # The papers' slope of 0.2; Kaggle's tutorial left Keras' default of 0.3.
     return keras.layers.LeakyReLU(negative_slope=0.2, name=f"{name}_leaky_relu")(x)
@@ -62,7 +65,7 @@ def apply_patch_block(x, filters, strides, name, normalize=True):
 # ---------------------------------------------------------------------------------------------
 
 
-def build_discriminator(image_size=256, filters=64, name="discriminator"):
+def build_discriminator(image_size=256, filters=64, name="discriminator", norm_gamma_init="ones"):
     """Builds the PatchGAN discriminator for square images of `image_size` pixels.
 
     The output is (None, s, s, 1) float32 logits with s = image_size / 8 - 2 (30 for 256 px);
@@ -72,6 +75,8 @@ def build_discriminator(image_size=256, filters=64, name="discriminator"):
         image_size: height and width of the square input; >= 32 and divisible by 8.
         filters: channels of the first block; the others use 2x, 4x and 8x this.
         name: model name.
+        norm_gamma_init: "ones" (gamma 1, beta 0: every norm starts as a true normalizer, as
+            in the CycleGAN reference) or "tutorial" (N(0, 0.02) gamma); see initializers.py.
     """
     if not isinstance(image_size, int) or isinstance(image_size, bool):
         raise ValueError(f"image_size must be an integer, got image_size={image_size!r}")
@@ -84,12 +89,15 @@ def build_discriminator(image_size=256, filters=64, name="discriminator"):
         raise ValueError(f"filters must be a positive integer, got filters={filters!r}")
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got name={name!r}")
+    initializers.check_norm_gamma_init(norm_gamma_init)
 
     inputs = keras.Input(shape=(image_size, image_size, 3), name="input_image")
     x = apply_patch_block(inputs, filters, strides=2, name="down_1", normalize=False)
-    x = apply_patch_block(x, filters * 2, strides=2, name="down_2")
-    x = apply_patch_block(x, filters * 4, strides=2, name="down_3")
-    x = apply_patch_block(x, filters * 8, strides=1, name="features")
+    x = apply_patch_block(x, filters * 2, strides=2, name="down_2", norm_gamma_init=norm_gamma_init)
+    x = apply_patch_block(x, filters * 4, strides=2, name="down_3", norm_gamma_init=norm_gamma_init)
+    x = apply_patch_block(
+        x, filters * 8, strides=1, name="features", norm_gamma_init=norm_gamma_init
+    )
     x = keras.layers.ZeroPadding2D(1, name="output_pad")(x)
     x = keras.layers.Conv2D(
         1, 4, padding="valid", kernel_initializer=_kernel_initializer(), name="output_conv"

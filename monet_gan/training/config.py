@@ -15,6 +15,7 @@ import json
 import tensorflow as tf
 
 from monet_gan.networks.generators import ARCHITECTURES as GENERATOR_ARCHITECTURES
+from monet_gan.networks.initializers import NORM_GAMMA_INITS
 from monet_gan.training.losses import LOSS_KINDS
 
 MIXED_PRECISION_CHOICES = ("auto", "on", "off")
@@ -42,6 +43,10 @@ class TrainConfig:
         2017, appendix 7.2). Its residual body keeps the photo's layout while the texture
         changes, and it trains more stably than the U-Net, whose skip connections let it copy
         the photo through.
+      - norm_gamma_init "ones": every instance norm starts with gamma 1 and beta 0, a true
+        normalizer, as in the CycleGAN reference (which has no affine at all). The tutorial's
+        N(0, 0.02) gamma ("tutorial") scales each norm's output by ~0.02, so the untrained
+        generator paints flat grey (output std ~1e-5) and learns slowly (docs/quality.md).
       - loss "lsgan": least squares (Mao et al., 2017), the CycleGAN paper's choice; it gives
         gradients to fakes the discriminator already rejects, unlike the saturating BCE loss.
         "hinge" (Lim and Ye, 2017; the loss of BigGAN, one of DiffAugment's test beds) is the
@@ -99,6 +104,7 @@ class TrainConfig:
     num_residual_blocks: int = 9
     dropout_rate: float = 0.5
     discriminator_filters: int = 64
+    norm_gamma_init: str = "ones"
 
     # Losses.
     loss: str = "lsgan"
@@ -174,6 +180,8 @@ class TrainConfig:
             require(isinstance(value, int) and value > 0, field, "expected a positive integer")
         require(self.generator in GENERATOR_ARCHITECTURES, "generator",
                 f"expected one of {GENERATOR_ARCHITECTURES}")
+        require(self.norm_gamma_init in NORM_GAMMA_INITS, "norm_gamma_init",
+                f"expected one of {NORM_GAMMA_INITS}")
         require(self.loss in LOSS_KINDS, "loss", f"expected one of {LOSS_KINDS}")
         require(self.mixed_precision in MIXED_PRECISION_CHOICES, "mixed_precision",
                 f"expected one of {MIXED_PRECISION_CHOICES}")

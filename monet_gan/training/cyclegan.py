@@ -123,14 +123,17 @@ class CycleGAN(keras.Model):
             filters=config.generator_filters,
             num_residual_blocks=config.num_residual_blocks,
             dropout_rate=config.dropout_rate,
+            norm_gamma_init=config.norm_gamma_init,
         )
         self.photo_to_monet = generators.build_generator(name="photo_to_monet", **generator_args)
         self.monet_to_photo = generators.build_generator(name="monet_to_photo", **generator_args)
         self.monet_discriminator = discriminators.build_discriminator(
-            config.image_size, config.discriminator_filters, name="monet_discriminator"
+            config.image_size, config.discriminator_filters, name="monet_discriminator",
+            norm_gamma_init=config.norm_gamma_init,
         )
         self.photo_discriminator = discriminators.build_discriminator(
-            config.image_size, config.discriminator_filters, name="photo_discriminator"
+            config.image_size, config.discriminator_filters, name="photo_discriminator",
+            norm_gamma_init=config.norm_gamma_init,
         )
         policy = config.diffaugment_policy
         self.painting = composite.Direction(
