@@ -5,6 +5,7 @@
 The run directory's layout is in run_folder.py. Running the same command again after an interruption continues from the last finished epoch.
 """
 
+import csv
 import os
 import time
 
@@ -88,6 +89,43 @@ def truncate_log(log_path, epoch):
         file.writelines(kept)
 
 
+class EpochLog(keras.callbacks.Callback):
+    """Appends one row per epoch to log.csv: the epoch number, then every value of the logs.
+
+    Keras' CSVLogger adds a `val_` twin of every column when the first epoch has no validation,
+    which this trainer never runs, so ten always-NA columns would follow the real ones. The
+    columns are fixed by the file's header when it exists (a resumed run), else by the first
+    epoch's logs; a value an epoch lacks is written as NA.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        columns = None
+        if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            with open(self.path, newline="") as file:
+                columns = next(csv.reader(file), None)
+        write_header = not columns
+        if write_header:
+            columns = ["epoch"] + sorted(logs)
+        values = {"epoch": epoch, **logs}
+        with open(self.path, "a", newline="") as file:
+            writer = csv.writer(file)
+            if write_header:
+                writer.writerow(columns)
+            writer.writerow([_log_value(values.get(column, "NA")) for column in columns])
+
+
+def _log_value(value):
+    if isinstance(value, str):
+        return value
+    value = np.asarray(value)
+    return str(value.item()) if value.ndim == 0 else str(value.tolist())
+
+
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Stops training at the first NaN or infinite loss, naming the epoch and step.
 
@@ -149,11 +187,14 @@ def resolve_sources(data_dir=None, photo_source=None, monet_source=None):
 
 
 def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, strategy=None, verbose="auto",
-          time_budget=None):
+          time_budget=None, callbacks=()):
     """Trains (or resumes) a CycleGAN run and returns a summary dict of what it wrote.
 
     `time_budget` (seconds, or a string such as '4h30m'), counted from this call, makes the run
-    plan its own length so that it ends complete within it (see time_budget.py).
+    plan its own length so that it ends complete within it (see time_budget.py). `callbacks` are
+    extra Keras callbacks, run at each epoch's end after the model's own metrics and before the
+    epoch is logged, checkpointed and exported; the command line passes the quality curve
+    (monet_gan.metrics.quality) this way, since training cannot import the metrics stage.
     """
     # Time budget: the clock starts now, so set-up and compilation count against it.
     deadline = None if time_budget is None else time.monotonic() + time_budget_lib.parse_duration(time_budget)
@@ -169,10 +210,6 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
         raise UserError(
             f"Only {photo_count} photos in {photo_source}: fewer than one batch of {config.batch_size}."
         )
-    dataset = pipeline.training_dataset(
-        photo_source, monet_source, image_size=config.image_size,
-        global_batch_size=config.batch_size, augment=config.augment, seed=config.seed, repeat=True,
-    )
     sample_photos = np.stack(
         [image for image in pipeline.load_images(photo_source, config.image_size).take(config.sample_count).as_numpy_iterator()]
     )
@@ -195,10 +232,21 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
     truncate_log(os.path.join(run_dir, run_folder.LOG_FILE), initial_epoch)
     if initial_epoch:
         print(f"resuming {run_dir} after epoch {initial_epoch} of {config.epochs}")
+    # The stream starts at the first epoch still to train, whose order and augmentation the
+    # seed and the epoch number decide: a resumed seeded run sees the batches an uninterrupted
+    # one would have seen.
+    dataset = pipeline.training_dataset(
+        photo_source, monet_source, image_size=config.image_size,
+        global_batch_size=config.batch_size, augment=config.augment, seed=config.seed,
+        steps_per_epoch=steps_per_epoch, first_epoch=initial_epoch,
+    )
 
+    # Extra callbacks (e.g. the quality curve of monet_gan.metrics.quality) run before the log,
+    # so that values they add to an epoch's logs land in log.csv.
     callbacks = [
         StopOnNonFiniteLoss(),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, run_folder.LOG_FILE), append=True),
+        *callbacks,
+        EpochLog(os.path.join(run_dir, run_folder.LOG_FILE)),
         EpochArtifacts(run_dir, manager, epoch_variable, sample_photos),
     ]
     if deadline is not None:
