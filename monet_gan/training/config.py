@@ -92,6 +92,16 @@ class TrainConfig:
         slightly worse than the live weights): they end while the generator still improves
         quickly, and the averaging is meant for the later phase in which it oscillates around
         a good solution. Score both exports of a finished run to choose (submit.py --no-ema).
+      - quality_photo_count 256, quality_every_epochs 1: at the end of every epoch the
+        photo->Monet generator (its moving average when kept) paints the same 256 photos, and
+        their FID and KID against the Monets go into log.csv; the export of the epoch with the
+        lowest KID is kept as photo_to_monet_best.keras. 256 photos make KID (unbiased, the
+        steadier of the two with 300 Monets) precise enough to rank epochs, at a cost measured
+        in docs/quality.md. 0 photos turns the curve off; a larger interval makes it cheaper.
+      - feature_weights None: the feature network of the curve. Inception when its weights are
+        in the Keras cache, else SqueezeNet when its weights are there; a path (a weights file,
+        or a folder holding either file, e.g. an attached Kaggle dataset) chooses explicitly.
+        Without any, the curve is skipped with one line saying so.
       - mixed_precision "auto": mixed_bfloat16 on TPUs and on CPUs with native bfloat16
         instructions, float32 elsewhere (strategy.choose_dtype_policy); bench/
         training_precision.py measured a CPU training step 2-3x faster in bfloat16.
@@ -137,6 +147,10 @@ class TrainConfig:
 
     # Monitoring: how many fixed photos the per-epoch sample grid shows.
     sample_count: int = 4
+    # The quality curve and the best epoch's export (monet_gan/metrics/quality.py).
+    quality_photo_count: int = 256
+    quality_every_epochs: int = 1
+    feature_weights: str | None = None
 
     def __post_init__(self):
         self.validate()
@@ -154,6 +168,7 @@ class TrainConfig:
             batch_size=2,
             pool_size=4,
             sample_count=2,
+            quality_photo_count=16,
         )
         values.update(overrides)
         return cls(**values)
@@ -174,6 +189,7 @@ class TrainConfig:
             "batch_size",
             "steps_per_execution",
             "sample_count",
+            "quality_every_epochs",
         )
         for field in positive_ints:
             value = getattr(self, field)
@@ -200,6 +216,10 @@ class TrainConfig:
         require(self.steps_per_epoch is None
                 or (isinstance(self.steps_per_epoch, int) and self.steps_per_epoch > 0),
                 "steps_per_epoch", "expected a positive integer or null")
+        require(isinstance(self.quality_photo_count, int) and self.quality_photo_count >= 0,
+                "quality_photo_count", "expected an integer >= 0 (0 turns the quality curve off)")
+        require(self.feature_weights is None or isinstance(self.feature_weights, str),
+                "feature_weights", "expected a path or null")
         for field in ("real_label", "fake_label"):
             require(0.0 <= getattr(self, field) <= 1.0, field, "expected a label in [0, 1]")
         return self

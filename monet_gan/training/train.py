@@ -5,6 +5,7 @@
 The run directory's layout is in run_folder.py. Running the same command again after an interruption continues from the last finished epoch.
 """
 
+import contextlib
 import csv
 import os
 import time
@@ -56,23 +57,38 @@ def export_generators(model, run_dir):
     """Saves the photo->Monet generator, and its moving average when there is one, as .keras files."""
     generator = model.photo_to_monet
     paths = {"generator": os.path.join(run_dir, run_folder.GENERATOR_FILE)}
-    _save_atomically(generator, paths["generator"])
-    optimizer = model.optimizers["photo_to_monet"]
-    if optimizer.use_ema:
-        # The optimizer keeps the averages; swap them in for the save, then put the live weights back.
-        variables = generator.trainable_variables
-        live_values = [variable.numpy() for variable in variables]
-        optimizer.finalize_variable_values(variables)
+    save_atomically(generator, paths["generator"])
+    if model.optimizers["photo_to_monet"].use_ema:
         paths["ema_generator"] = os.path.join(run_dir, run_folder.EMA_GENERATOR_FILE)
-        try:
-            _save_atomically(generator, paths["ema_generator"])
-        finally:
-            for variable, value in zip(variables, live_values):
-                variable.assign(value)
+        with painting_weights(model):
+            save_atomically(generator, paths["ema_generator"])
     return paths
 
 
-def _save_atomically(network, path):
+@contextlib.contextmanager
+def painting_weights(model):
+    """Puts the weights a run paints with into the photo->Monet generator for the `with` body.
+
+    Those are the moving averages of its weights when the config keeps them (the optimizer holds
+    them), else the live weights themselves. The live weights are back in place afterwards.
+    """
+    generator = model.photo_to_monet
+    optimizer = model.optimizers["photo_to_monet"]
+    if not optimizer.use_ema:
+        yield generator
+        return
+    variables = generator.trainable_variables
+    live_values = [variable.numpy() for variable in variables]
+    optimizer.finalize_variable_values(variables)
+    try:
+        yield generator
+    finally:
+        for variable, value in zip(variables, live_values):
+            variable.assign(value)
+
+
+def save_atomically(network, path):
+    """Saves a .keras file under a temporary name first, so a reader never sees half of one."""
     temporary_path = path[: -len(".keras")] + ".partial.keras"
     network.save(temporary_path)
     os.replace(temporary_path, path)
