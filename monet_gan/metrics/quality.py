@@ -87,28 +87,41 @@ def choose_feature_network(feature_weights=None):
 
 
 class RealStatistics:
-    """The real images' features, mean and covariance square root, computed once.
+    """The real images' features and what FID needs of them, computed once per run.
 
-    FID needs tr(sqrtm(C_g C_r)). With R = sqrtm(C_r) (symmetric), C_g C_r is similar to
-    R C_g R, which is symmetric positive semi-definite, so the trace is the sum of the square
-    roots of its eigenvalues: one symmetric eigendecomposition per evaluation instead of a
-    general matrix square root, and R is computed once per run.
+    FID needs tr(sqrtm(C_g C_r)). With R = sqrtm(C_r), C_g C_r is similar to R C_g R, whose
+    square root's trace is the sum of the singular values of X R / sqrt(n - 1), X being the n
+    centered generated features. With the thin SVD Y = U S V^T of the m centered real features,
+    R = V S V^T / sqrt(m - 1), so those singular values are the ones of the n x k matrix
+    X V S / sqrt((m - 1)(n - 1)), k = min(m, d). No d x d matrix is ever formed or decomposed:
+    with 2,048 Inception features, 256 paintings and 300 Monets an evaluation's FID takes a
+    fraction of a second where scipy's general matrix square root (mifid.fid, Kaggle's
+    formula, the same value) takes over a minute on 2 CPU cores.
     """
 
     def __init__(self, real_features):
         self.features = np.asarray(real_features, np.float64)
-        self.mean, covariance = mifid.feature_statistics(self.features)
-        self.trace = float(np.trace(covariance))
-        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-        self.covariance_root = (eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ eigenvectors.T
+        if self.features.ndim != 2 or len(self.features) < 2:
+            raise ValueError(f"need (N >= 2, D) real features, got shape {self.features.shape}")
+        self.mean = self.features.mean(axis=0)
+        centered = self.features - self.mean
+        _, singular_values, right_vectors = np.linalg.svd(centered, full_matrices=False)
+        scale = np.sqrt(len(self.features) - 1)
+        self.trace = float(np.sum(singular_values**2) / scale**2)
+        # V S / sqrt(m - 1): generated features times this give X R V.
+        self.root_factor = right_vectors.T * (singular_values / scale)
 
     def fid(self, generated_features):
-        mean, covariance = mifid.feature_statistics(generated_features)
-        product = self.covariance_root @ covariance @ self.covariance_root
-        eigenvalues = np.linalg.eigvalsh((product + product.T) / 2)
-        trace_root = float(np.sum(np.sqrt(np.clip(eigenvalues, 0, None))))
+        generated = np.asarray(generated_features, np.float64)
+        if generated.ndim != 2 or len(generated) < 2:
+            raise ValueError(f"need (N >= 2, D) generated features, got shape {generated.shape}")
+        mean = generated.mean(axis=0)
+        centered = generated - mean
+        scale = np.sqrt(len(generated) - 1)
+        trace = float(np.sum(centered**2) / scale**2)
+        trace_root = float(np.sum(np.linalg.svd(centered @ self.root_factor / scale, compute_uv=False)))
         difference = mean - self.mean
-        return float(difference @ difference + np.trace(covariance) + self.trace - 2 * trace_root)
+        return float(difference @ difference + trace + self.trace - 2 * trace_root)
 
     def kid(self, generated_features, seed=0):
         return mifid.kernel_inception_distance(
