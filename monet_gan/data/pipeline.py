@@ -5,6 +5,8 @@ size, and scaled with x / 127.5 - 1. Training batches pair shuffled, jittered ph
 shuffled, jittered Monets (sources.py says what a source is).
 """
 
+import functools
+
 import tensorflow as tf
 
 from monet_gan.data import sources
@@ -119,6 +121,7 @@ def training_dataset(
     with_names=False,
     steps_per_epoch=None,
     first_epoch=0,
+    end_epoch=None,
 ):
     """Unpaired batches (photos, monets), each float32 (B, S, S, 3) in [-1, 1].
 
@@ -129,11 +132,13 @@ def training_dataset(
     steps_per_epoch). A `seed` fixes both the order and the augmentation. With `with_names=True`
     the elements are (photos, monets, photo_names, monet_names).
 
-    With `steps_per_epoch` the stream is endless and made of epochs: epoch e is its own shuffled
-    pass (repeated if it needs more photos than there are), cut at `steps_per_epoch` batches,
-    with every seed offset by e (EPOCH_SEED_STRIDE). The stream starts at epoch `first_epoch`,
-    so a run resumed after epoch e sees exactly the batches an uninterrupted run sees from
-    epoch e on, without reading the earlier epochs' images.
+    With `steps_per_epoch` (and `end_epoch`) the stream is made of the epochs `first_epoch` to
+    `end_epoch - 1`: epoch e is its own shuffled pass (repeated if it needs more photos than
+    there are), cut at `steps_per_epoch` batches, with every seed offset by e
+    (EPOCH_SEED_STRIDE). A run resumed after epoch e therefore sees exactly the batches an
+    uninterrupted run sees from epoch e on, without reading the earlier epochs' images. The
+    epochs are built one by one with Python integer seeds: tf.data's shuffles do not accept a
+    tensor seed when the global seed is 0 (`keras.utils.set_random_seed(0)`).
     """
     _check_image_size(image_size)
     if not isinstance(global_batch_size, int) or global_batch_size < 1:
@@ -146,6 +151,15 @@ def training_dataset(
         )
     if not isinstance(first_epoch, int) or first_epoch < 0:
         raise ValueError(f"first_epoch must be an integer >= 0, got first_epoch={first_epoch!r}")
+    if (steps_per_epoch is None) != (end_epoch is None):
+        raise ValueError(
+            "steps_per_epoch and end_epoch go together, got "
+            f"steps_per_epoch={steps_per_epoch!r}, end_epoch={end_epoch!r}"
+        )
+    if end_epoch is not None and (not isinstance(end_epoch, int) or end_epoch <= first_epoch):
+        raise ValueError(
+            f"end_epoch must be an integer > first_epoch={first_epoch}, got end_epoch={end_epoch!r}"
+        )
     photo_count = sources.count_images(photo_source)
     if photo_count < global_batch_size:
         raise UserError(
@@ -167,12 +181,14 @@ def training_dataset(
     else:
         images_per_epoch = steps_per_epoch * global_batch_size
 
-        def epoch_batches(epoch):
-            # A tensor seed: tf.data's shuffles and random streams accept int64 scalars.
-            epoch_seed = None if seed is None else seed + epoch * EPOCH_SEED_STRIDE
-            return batches_of(epoch_seed, photo_repeat=True, count=images_per_epoch)
-
-        batches = tf.data.Dataset.counter(first_epoch).flat_map(epoch_batches)
+        epochs = [
+            batches_of(
+                None if seed is None else seed + epoch * EPOCH_SEED_STRIDE,
+                photo_repeat=True, count=images_per_epoch,
+            )
+            for epoch in range(first_epoch, end_epoch)
+        ]
+        batches = functools.reduce(tf.data.Dataset.concatenate, epochs)
 
     def arrange(photo_batch, monet_batch):
         (photo_names, photo_images), (monet_names, monet_images) = photo_batch, monet_batch

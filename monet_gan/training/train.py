@@ -255,6 +255,7 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
         photo_source, monet_source, image_size=config.image_size,
         global_batch_size=config.batch_size, augment=config.augment, seed=config.seed,
         steps_per_epoch=steps_per_epoch, first_epoch=initial_epoch,
+        end_epoch=max(config.epochs, initial_epoch + 1),
     )
 
     # Extra callbacks (e.g. the quality curve of monet_gan.metrics.quality) run before the log,
