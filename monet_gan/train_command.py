@@ -30,10 +30,11 @@ def run(args):
         quality_photo_count=args.quality_photos, quality_every_epochs=args.quality_every,
         feature_weights=args.feature_weights,
     )
+    # The strategy first, as train() would: a broken TF_CONFIG is the error to report.
+    strategy = strategy_lib.get_strategy(args.strategy)
     photo_source, monet_source = train_lib.resolve_sources(args.data_dir, args.photos, args.monets)
     callback = quality.quality_callback(config, photo_source, monet_source, args.run_dir)
     train_lib.train(
         config, args.run_dir, photo_source=photo_source, monet_source=monet_source,
-        strategy=strategy_lib.get_strategy(args.strategy), time_budget=args.time_budget,
-        callbacks=[callback] if callback else [],
+        strategy=strategy, time_budget=args.time_budget, callbacks=[callback] if callback else [],
     )
