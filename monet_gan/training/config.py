@@ -85,13 +85,15 @@ class TrainConfig:
       - ema_decay 0.999: the photo->Monet generator is also exported as an exponential moving
         average of its weights (Yazici et al., 2019, "The Unusual Effectiveness of Averaging in
         GAN Training"; Karras et al., 2018 use it for ProGAN), which smooths the step-to-step
-        oscillation of GAN training; submit.py uses it when present. 0 turns it off. It
+        oscillation of GAN training; submit.py paints with it unless the quality curve kept a
+        best epoch (photo_to_monet_best.keras), which comes first. 0 turns it off. It
         averages over ~1,000 steps, about the last 15% of the 6,570; a much shorter run needs a
         smaller decay (0.999 over 300 steps keeps 74% of the weight on the first step). With
         the horizon scaled that way, the short ablation runs showed no gain (the average scored
         slightly worse than the live weights): they end while the generator still improves
         quickly, and the averaging is meant for the later phase in which it oscillates around
-        a good solution. Score both exports of a finished run to choose (submit.py --no-ema).
+        a good solution. Score the exports of a finished run to choose
+        (submit.py --generator best|ema|last).
       - quality_photo_count 256, quality_every_epochs 1: at the end of every epoch the
         photo->Monet generator (its moving average when kept) paints the same 256 photos, and
         their FID and KID against the Monets go into log.csv; the export of the epoch with the
