@@ -20,7 +20,7 @@ COMMANDS = {
         "monet_gan.data.tfrecord_writer",
         "Turn a folder of JPEGs into TFRecord shards in Kaggle's schema.",
     ),
-    "train": ("monet_gan.training.train", "Train a CycleGAN on photos and Monet paintings."),
+    "train": ("monet_gan.train_command", "Train a CycleGAN on photos and Monet paintings."),
     "demo": ("monet_gan.demo", "Train briefly on a built-in synthetic set (no downloads)."),
     "generate": ("monet_gan.generate", "Paint photos with a trained generator into images.zip."),
     "mifid": ("monet_gan.metrics.mifid", "Score generated images against real Monets (FID, KID, MiFID)."),

@@ -96,19 +96,25 @@ def _read_loss_columns(csv_path):
     return epochs, columns
 
 
+# Columns of the quality curve (metrics/quality.py): FID and KID of fixed paintings.
+QUALITY_COLUMNS = ("fid", "kid")
+
+
 def save_loss_curves(csv_path, png_path):
-    """Plots the columns of a CSV with an `epoch` column as a PNG: losses, then accuracies.
+    """Plots the columns of a CSV with an `epoch` column as a PNG: losses, accuracies, quality.
 
     Accuracies (columns ending in "accuracy") get their own panel on a 0-1 scale: a
     discriminator whose real and fake accuracies both sit near 1 has won, which the losses
-    alone hide.
+    alone hide. FID and KID, when logged, get a last panel (FID on the left axis, KID on the
+    right: their scales differ by thousands), plotted at the epochs that were evaluated.
     """
     epochs, columns = _read_loss_columns(csv_path)
+    quality = {name: columns.pop(name) for name in QUALITY_COLUMNS if name in columns}
     accuracies = {name: values for name, values in columns.items() if name.endswith("accuracy")}
     losses = {name: values for name, values in columns.items() if name not in accuracies}
     panels = [(losses, "loss")] + ([(accuracies, "discriminator accuracy")] if accuracies else [])
-    figure = Figure(figsize=(8, 4 * len(panels)), layout="constrained")
-    axes = figure.subplots(len(panels), 1, squeeze=False)[:, 0]
+    figure = Figure(figsize=(8, 4 * (len(panels) + bool(quality))), layout="constrained")
+    axes = figure.subplots(len(panels) + bool(quality), 1, squeeze=False)[:, 0]
     marker = "o" if len(epochs) <= 30 else None
     for axis, (panel_columns, label) in zip(axes, panels):
         for name, values in panel_columns.items():
@@ -118,5 +124,23 @@ def save_loss_curves(csv_path, png_path):
         axis.grid(True, alpha=0.3)
         axis.legend(loc="best", fontsize="small")
     if accuracies:
-        axes[-1].set_ylim(-0.02, 1.02)
+        axes[len(panels) - 1].set_ylim(-0.02, 1.02)
+    if quality:
+        _plot_quality(axes[-1], epochs, quality)
     _save_figure(figure, png_path)
+
+
+def _plot_quality(axis, epochs, quality):
+    """FID on the axis' left scale and KID on a twin right scale, evaluated epochs only."""
+    lines = []
+    for name, side_axis, color in (("fid", axis, "tab:blue"), ("kid", None, "tab:orange")):
+        if name not in quality:
+            continue
+        if side_axis is None:
+            side_axis = axis.twinx() if "fid" in quality else axis
+        points = [(epoch, value) for epoch, value in zip(epochs, quality[name]) if math.isfinite(value)]
+        lines += side_axis.plot(*zip(*points), marker="o", markersize=3, color=color, label=name.upper())
+        side_axis.set_ylabel(f"{name.upper()} (lower is better)")
+    axis.set_xlabel("epoch")
+    axis.grid(True, alpha=0.3)
+    axis.legend(lines, [line.get_label() for line in lines], loc="best", fontsize="small")

@@ -105,8 +105,8 @@ def two_cpu_strategy():
 def spread_outputs(model):
     """Gives a generator's paintings real contrast, so that comparing pixels means something.
 
-    The papers' N(0, 0.02) initialization paints nearly flat grey; unit gammas and a larger
-    output layer spread the outputs over the whole range.
+    Unit gammas (the default, but not the tutorial's N(0, 0.02), which paints nearly flat grey)
+    and a larger output layer spread the outputs over the whole range.
     """
     for layer in model.layers:
         if "norm" in layer.name:

@@ -53,3 +53,19 @@ def test_loss_curves_need_an_epoch_column(tmp_path):
     with pytest.raises(UserError, match="loss log not found: .*missing.csv"):
         plots.save_loss_curves(tmp_path / "missing.csv", tmp_path / "losses.png")
     assert not (tmp_path / "losses.png").exists()
+
+
+def test_loss_curves_get_a_quality_panel_from_fid_and_kid_columns(tmp_path):
+    csv_path = tmp_path / "log.csv"
+    csv_path.write_text(
+        "epoch,fid,kid,generator_loss\n0,nan,nan,5.0\n1,3000,0.9,4.1\n2,NA,NA,3.9\n3,2500,0.7,3.5\n"
+    )
+    plots.save_loss_curves(csv_path, tmp_path / "losses.png")
+    plots.save_loss_curves(csv_path, tmp_path / "losses.png")
+    with Image.open(tmp_path / "losses.png") as image:
+        # Two panels: the losses, then FID and KID.
+        assert image.format == "PNG" and image.height == 800
+    csv_path.write_text("epoch,generator_loss\n0,5.0\n1,4.1\n")
+    plots.save_loss_curves(csv_path, tmp_path / "losses.png")
+    with Image.open(tmp_path / "losses.png") as image:
+        assert image.height == 400

@@ -129,3 +129,35 @@ def test_cli_bad_source_is_one_line_without_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert "no_such_photos" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_resumed_seeded_run_continues_the_uninterrupted_photo_order(synthetic_data, tmp_path, monkeypatch):
+    """Runs 1 epoch, then resumes to 3; the photos must be those of 3 epochs in one go."""
+    from monet_gan.data import pipeline
+
+    calls = []
+    real_training_dataset = pipeline.training_dataset
+
+    def recording_training_dataset(*args, **kwargs):
+        calls.append((args, kwargs))
+        return real_training_dataset(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "training_dataset", recording_training_dataset)
+    config = config_lib.TrainConfig.smoke(epochs=3, steps_per_epoch=2, seed=5, ema_decay=0.0)
+    train_lib.train(config.replace(epochs=1), str(tmp_path / "split"), data_dir=synthetic_data, verbose=0)
+    train_lib.train(config, str(tmp_path / "split"), data_dir=synthetic_data, verbose=0)
+    assert [(kwargs["first_epoch"], kwargs["end_epoch"]) for _, kwargs in calls] == [(0, 1), (1, 3)]
+
+    def photo_names(call, epochs):
+        args, kwargs = call
+        dataset = real_training_dataset(*args, **{**kwargs, "with_names": True})
+        steps = kwargs["steps_per_epoch"] * epochs
+        return [list(batch[2]) for batch in dataset.take(steps).as_numpy_iterator()]
+
+    # An uninterrupted run makes the first call, but for 3 epochs.
+    whole = photo_names((calls[0][0], {**calls[0][1], "end_epoch": 3}), 3)
+    assert photo_names(calls[0], 1) + photo_names(calls[1], 2) == whole
+    with open(tmp_path / "split" / "log.csv") as file:
+        header = file.readline().strip().split(",")
+    assert header[0] == "epoch" and not [name for name in header if name.startswith("val_")]

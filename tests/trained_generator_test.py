@@ -53,3 +53,23 @@ def test_a_discriminator_is_refused(tmp_path):
     discriminators.build_discriminator(image_size=32, filters=4).save(path)
     with pytest.raises(UserError, match="not a photo->Monet generator"):
         trained_generator.load_generator(path)
+
+
+def test_a_run_directory_paints_with_its_best_export_first_and_any_on_request(run_dir, tmp_path, capsys):
+    directory, live, ema = run_dir
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("config.json", "photo_to_monet.keras", "photo_to_monet_ema.keras"):
+        (copy / name).write_bytes(open(os.path.join(directory, name), "rb").read())
+    with pytest.raises(UserError, match="no photo_to_monet_best.keras for --generator best; present: ema, last"):
+        trained_generator.load_generator(str(copy), choice="best")
+    (copy / "photo_to_monet_best.keras").write_bytes((copy / "photo_to_monet.keras").read_bytes())
+    _assert_same_weights(trained_generator.load_generator(str(copy)), live)
+    assert "photo_to_monet_best.keras (best: the epoch with the lowest KID)" in capsys.readouterr().out
+    _assert_same_weights(trained_generator.load_generator(str(copy), choice="ema"), ema)
+    _assert_same_weights(trained_generator.load_generator(str(copy), choice="last"), live)
+    _assert_same_weights(trained_generator.load_generator(str(copy), use_ema=False), live)
+    with pytest.raises(ValueError, match="choice='first'"):
+        trained_generator.load_generator(str(copy), choice="first")
+    with pytest.raises(UserError, match="needs a run directory"):
+        trained_generator.load_generator(str(copy / "photo_to_monet.keras"), choice="ema")

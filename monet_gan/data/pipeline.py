@@ -5,6 +5,8 @@ size, and scaled with x / 127.5 - 1. Training batches pair shuffled, jittered ph
 shuffled, jittered Monets (sources.py says what a source is).
 """
 
+import functools
+
 import tensorflow as tf
 
 from monet_gan.data import sources
@@ -14,6 +16,10 @@ from monet_gan.errors import UserError
 
 # Random jitter upscales 256 px images to 286 px before cropping back, as in the CycleGAN paper.
 JITTER_SCALE = 286 / 256
+# The seeds of epoch e are the run's seed plus e times this stride, so the four seeds one epoch
+# uses (photo order and jitter, Monet order and jitter: offsets 0, 1, 1000, 1001) never meet
+# those of another epoch.
+EPOCH_SEED_STRIDE = 10_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,6 +119,9 @@ def training_dataset(
     seed=None,
     repeat=False,
     with_names=False,
+    steps_per_epoch=None,
+    first_epoch=0,
+    end_epoch=None,
 ):
     """Unpaired batches (photos, monets), each float32 (B, S, S, 3) in [-1, 1].
 
@@ -122,24 +131,64 @@ def training_dataset(
     `repeat=True` makes the photo stream endless, each pass in a new order (use with
     steps_per_epoch). A `seed` fixes both the order and the augmentation. With `with_names=True`
     the elements are (photos, monets, photo_names, monet_names).
+
+    With `steps_per_epoch` (and `end_epoch`) the stream is made of the epochs `first_epoch` to
+    `end_epoch - 1`: epoch e is its own shuffled pass (repeated if it needs more photos than
+    there are), cut at `steps_per_epoch` batches, with every seed offset by e
+    (EPOCH_SEED_STRIDE). A run resumed after epoch e therefore sees exactly the batches an
+    uninterrupted run sees from epoch e on, without reading the earlier epochs' images. The
+    epochs are built one by one with Python integer seeds: tf.data's shuffles do not accept a
+    tensor seed when the global seed is 0 (`keras.utils.set_random_seed(0)`).
     """
     _check_image_size(image_size)
     if not isinstance(global_batch_size, int) or global_batch_size < 1:
         raise ValueError(f"global_batch_size must be a positive integer, got {global_batch_size!r}")
     if seed is not None and not isinstance(seed, int):
         raise ValueError(f"seed must be an integer or None, got {seed!r}")
+    if steps_per_epoch is not None and (not isinstance(steps_per_epoch, int) or steps_per_epoch < 1):
+        raise ValueError(
+            f"steps_per_epoch must be a positive integer or None, got steps_per_epoch={steps_per_epoch!r}"
+        )
+    if not isinstance(first_epoch, int) or first_epoch < 0:
+        raise ValueError(f"first_epoch must be an integer >= 0, got first_epoch={first_epoch!r}")
+    if (steps_per_epoch is None) != (end_epoch is None):
+        raise ValueError(
+            "steps_per_epoch and end_epoch go together, got "
+            f"steps_per_epoch={steps_per_epoch!r}, end_epoch={end_epoch!r}"
+        )
+    if end_epoch is not None and (not isinstance(end_epoch, int) or end_epoch <= first_epoch):
+        raise ValueError(
+            f"end_epoch must be an integer > first_epoch={first_epoch}, got end_epoch={end_epoch!r}"
+        )
     photo_count = sources.count_images(photo_source)
     if photo_count < global_batch_size:
         raise UserError(
             f"{photo_source} holds {photo_count} photos, fewer than the global batch size "
             f"{global_batch_size}"
         )
-    photos = _domain_stream(photo_source, image_size, augment, seed, repeat)
-    monet_seed = None if seed is None else seed + 1000
-    monets = _domain_stream(monet_source, image_size, augment, monet_seed, repeat=True)
-    batches = tf.data.Dataset.zip(photos, monets).batch(
-        global_batch_size, drop_remainder=True, num_parallel_calls=AUTOTUNE
-    )
+
+    def batches_of(epoch_seed, photo_repeat, count=None):
+        photos = _domain_stream(photo_source, image_size, augment, epoch_seed, photo_repeat)
+        monet_seed = None if epoch_seed is None else epoch_seed + 1000
+        monets = _domain_stream(monet_source, image_size, augment, monet_seed, repeat=True)
+        pairs = tf.data.Dataset.zip(photos, monets)
+        if count is not None:
+            pairs = pairs.take(count)
+        return pairs.batch(global_batch_size, drop_remainder=True, num_parallel_calls=AUTOTUNE)
+
+    if steps_per_epoch is None:
+        batches = batches_of(seed, repeat)
+    else:
+        images_per_epoch = steps_per_epoch * global_batch_size
+
+        epochs = [
+            batches_of(
+                None if seed is None else seed + epoch * EPOCH_SEED_STRIDE,
+                photo_repeat=True, count=images_per_epoch,
+            )
+            for epoch in range(first_epoch, end_epoch)
+        ]
+        batches = functools.reduce(tf.data.Dataset.concatenate, epochs)
 
     def arrange(photo_batch, monet_batch):
         (photo_names, photo_images), (monet_names, monet_images) = photo_batch, monet_batch

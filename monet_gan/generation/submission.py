@@ -169,7 +169,8 @@ def _check_arguments(batch_size, limit, quality):
 
 def write_submission(ckpt, photos=None, out="images.zip", batch_size=painting.DEFAULT_BATCH_SIZE, limit=None,
                      quality=painting.DEFAULT_QUALITY, strategy=None, use_ema=True,
-                     jit_compile=painting.DEFAULT_JIT_COMPILE, precision="auto", verbose=True):
+                     jit_compile=painting.DEFAULT_JIT_COMPILE, precision="auto", verbose=True,
+                     generator=None):
     """Paints the photos with a generator and writes images.zip, checked entry by entry.
 
     Args:
@@ -181,7 +182,9 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=painting.DE
       limit: paint only the first `limit` photos, for a trial zip below Kaggle's 7,000.
       quality: JPEG quality, 1-100.
       strategy: the tf.distribute strategy to paint under; None for the active one.
-      use_ema: prefer a run directory's moving-average generator.
+      use_ema: False paints a run directory's live weights (when `generator` is None).
+      generator: "best", "ema" or "last" export of a run directory; None for the first present
+        of best, ema, last (trained_generator.GENERATOR_CHOICES).
       jit_compile: compile the generator with XLA.
       precision: "auto", "float32" or "bfloat16" arithmetic for the generator (see painting.PRECISIONS).
       verbose: show a progress bar and print a closing summary line.
@@ -196,7 +199,9 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=painting.DE
     global_batch_size = -(-batch_size // replicas) * replicas
     precision = painting.resolve_precision(precision, strategy)
     with strategy.scope():
-        model = ckpt if isinstance(ckpt, keras.Model) else trained_generator.load_generator(ckpt, use_ema)
+        model = ckpt if isinstance(ckpt, keras.Model) else trained_generator.load_generator(
+            ckpt, use_ema, choice=generator
+        )
     # A generator with no fixed input size paints the photos at the size Kaggle wants.
     image_size = trained_generator.check_generator(model, "the generator") or painting.OUTPUT_SIZE
 
@@ -259,8 +264,12 @@ def add_arguments(parser):
                         help="paint only the first N photos: a trial zip, below Kaggle's 7,000")
     parser.add_argument("--quality", type=int, default=painting.DEFAULT_QUALITY,
                         help=f"JPEG quality 1-100 (default: {painting.DEFAULT_QUALITY})")
+    parser.add_argument("--generator", choices=tuple(trained_generator.GENERATOR_CHOICES),
+                        help="which export of a run directory paints: best (lowest KID on the "
+                        "quality curve), ema (moving average, last epoch) or last (live weights, "
+                        "last epoch); default: the first present of best, ema, last")
     parser.add_argument("--no-ema", action="store_true",
-                        help="use a run's live generator, not its moving average")
+                        help="use a run's live generator (the same as --generator last)")
     parser.add_argument("--jit-compile", action="store_true", help="compile the generator with XLA")
     parser.add_argument("--precision", default="auto", choices=painting.PRECISIONS,
                         help="generator arithmetic (default auto: bfloat16 on CPUs with native "
@@ -274,6 +283,6 @@ def run(args):
     write_submission(
         args.ckpt, photos=args.photos, out=args.out, batch_size=args.batch_size, limit=args.limit,
         quality=args.quality, strategy=strategy, use_ema=not args.no_ema,
-        jit_compile=args.jit_compile, precision=args.precision,
+        jit_compile=args.jit_compile, precision=args.precision, generator=args.generator,
     )
     return 0

@@ -7,6 +7,7 @@ built.
 
 import keras
 
+from monet_gan.networks import initializers
 from monet_gan.networks import layers
 
 
@@ -15,9 +16,11 @@ def kernel_initializer():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
-def instance_norm(name):
-    """Instance normalization with the tutorial's N(0, 0.02) gamma initialization."""
-    return layers.InstanceNormalization(gamma_initializer=kernel_initializer(), name=name)
+def instance_norm(name, norm_gamma_init="ones"):
+    """Instance normalization whose gamma starts as `initializers.NORM_GAMMA_INITS` names."""
+    return layers.InstanceNormalization(
+        gamma_initializer=initializers.norm_gamma_initializer(norm_gamma_init), name=name
+    )
 
 
 def check_positive_int(value, argument):

@@ -10,13 +10,14 @@ judges texture and style rather than the whole composition, with few parameters:
 import keras
 
 from monet_gan.networks import conventions
+from monet_gan.networks import initializers
 
 # ---------------------------------------------------------------------------------------------
 # Blocks
 # ---------------------------------------------------------------------------------------------
 
 
-def apply_patch_block(x, filters, strides, name, normalize=True):
+def apply_patch_block(x, filters, strides, name, normalize=True, norm_gamma_init="ones"):
     """A 4x4 convolution, optional instance norm and LeakyReLU(0.2).
 
     Stride 2 uses "same" padding and halves the size; stride 1 first zero-pads one pixel on
@@ -29,6 +30,7 @@ def apply_patch_block(x, filters, strides, name, normalize=True):
         strides: 2 for the downsampling blocks, 1 for the last feature block.
         name: prefix of the block's layer names (`<name>_conv`, `<name>_norm`, ...).
         normalize: whether to apply instance normalization; off for the first block.
+        norm_gamma_init: "ones" or "tutorial" (see initializers.py).
     """
     if strides == 1:
         x = keras.layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
@@ -44,7 +46,7 @@ def apply_patch_block(x, filters, strides, name, normalize=True):
         name=f"{name}_conv",
     )(x)
     if normalize:
-        x = conventions.instance_norm(f"{name}_norm")(x)
+        x = conventions.instance_norm(f"{name}_norm", norm_gamma_init)(x)
     # The papers' slope of 0.2; Kaggle's tutorial left Keras' default of 0.3.
     return keras.layers.LeakyReLU(negative_slope=0.2, name=f"{name}_leaky_relu")(x)
 
@@ -54,7 +56,7 @@ def apply_patch_block(x, filters, strides, name, normalize=True):
 # ---------------------------------------------------------------------------------------------
 
 
-def build_discriminator(image_size=256, filters=64, name="discriminator"):
+def build_discriminator(image_size=256, filters=64, name="discriminator", norm_gamma_init="ones"):
     """Builds the PatchGAN discriminator for square images of `image_size` pixels.
 
     The output is (None, s, s, 1) float32 logits with s = image_size / 8 - 2 (30 for 256 px);
@@ -64,6 +66,8 @@ def build_discriminator(image_size=256, filters=64, name="discriminator"):
         image_size: height and width of the square input; >= 32 and divisible by 8.
         filters: channels of the first block; the others use 2x, 4x and 8x this.
         name: model name.
+        norm_gamma_init: "ones" (gamma 1, beta 0: every norm starts as a true normalizer, as
+            in the CycleGAN reference) or "tutorial" (N(0, 0.02) gamma); see initializers.py.
     """
     conventions.check_positive_int(image_size, "image_size")
     if image_size < 32 or image_size % 8:
@@ -73,12 +77,15 @@ def build_discriminator(image_size=256, filters=64, name="discriminator"):
         )
     conventions.check_positive_int(filters, "filters")
     conventions.check_name(name)
+    initializers.check_norm_gamma_init(norm_gamma_init)
 
     inputs = keras.Input(shape=(image_size, image_size, 3), name="input_image")
     x = apply_patch_block(inputs, filters, strides=2, name="down_1", normalize=False)
-    x = apply_patch_block(x, filters * 2, strides=2, name="down_2")
-    x = apply_patch_block(x, filters * 4, strides=2, name="down_3")
-    x = apply_patch_block(x, filters * 8, strides=1, name="features")
+    x = apply_patch_block(x, filters * 2, strides=2, name="down_2", norm_gamma_init=norm_gamma_init)
+    x = apply_patch_block(x, filters * 4, strides=2, name="down_3", norm_gamma_init=norm_gamma_init)
+    x = apply_patch_block(
+        x, filters * 8, strides=1, name="features", norm_gamma_init=norm_gamma_init
+    )
     x = keras.layers.ZeroPadding2D(1, name="output_pad")(x)
     x = keras.layers.Conv2D(
         1, 4, padding="valid", kernel_initializer=conventions.kernel_initializer(), name="output_conv"

@@ -18,6 +18,7 @@ import math
 import keras
 
 from monet_gan.networks import conventions
+from monet_gan.networks import initializers
 from monet_gan.networks import layers
 
 ARCHITECTURES = ("unet", "resnet")
@@ -29,7 +30,7 @@ ARCHITECTURES = ("unet", "resnet")
 
 
 def apply_downsample_block(
-    x, filters, name, kernel_size=4, normalize=True, activation="leaky_relu"
+    x, filters, name, kernel_size=4, normalize=True, activation="leaky_relu", norm_gamma_init="ones"
 ):
     """Halves the height and width: stride-2 convolution, instance norm, activation.
 
@@ -40,6 +41,7 @@ def apply_downsample_block(
         kernel_size: convolution size; 4 in the U-Net, 3 in the ResNet generator.
         normalize: whether to apply instance normalization; off for the U-Net's first block.
         activation: "leaky_relu" (slope 0.2, U-Net) or "relu" (ResNet generator).
+        norm_gamma_init: "ones" or "tutorial" (see initializers.py).
     """
     x = keras.layers.Conv2D(
         filters,
@@ -52,14 +54,14 @@ def apply_downsample_block(
         name=f"{name}_conv",
     )(x)
     if normalize:
-        x = conventions.instance_norm(f"{name}_norm")(x)
+        x = conventions.instance_norm(f"{name}_norm", norm_gamma_init)(x)
     if activation == "leaky_relu":
         # The papers' slope of 0.2; Kaggle's tutorial left Keras' default of 0.3.
         return keras.layers.LeakyReLU(negative_slope=0.2, name=f"{name}_leaky_relu")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def apply_upsample_block(x, filters, name, kernel_size=4, dropout_rate=0.0):
+def apply_upsample_block(x, filters, name, kernel_size=4, dropout_rate=0.0, norm_gamma_init="ones"):
     """Doubles the height and width: stride-2 transposed convolution, instance norm, ReLU.
 
     Args:
@@ -69,6 +71,7 @@ def apply_upsample_block(x, filters, name, kernel_size=4, dropout_rate=0.0):
         kernel_size: transposed convolution size; 4 in the U-Net, 3 in the ResNet generator.
         dropout_rate: fraction of activations dropped during training after the
             normalization; 0 adds no Dropout layer at all.
+        norm_gamma_init: "ones" or "tutorial" (see initializers.py).
     """
     x = keras.layers.Conv2DTranspose(
         filters,
@@ -79,19 +82,20 @@ def apply_upsample_block(x, filters, name, kernel_size=4, dropout_rate=0.0):
         kernel_initializer=conventions.kernel_initializer(),
         name=f"{name}_conv",
     )(x)
-    x = conventions.instance_norm(f"{name}_norm")(x)
+    x = conventions.instance_norm(f"{name}_norm", norm_gamma_init)(x)
     if dropout_rate > 0:
         x = keras.layers.Dropout(dropout_rate, name=f"{name}_dropout")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def apply_residual_block(x, filters, name):
+def apply_residual_block(x, filters, name, norm_gamma_init="ones"):
     """Two reflection-padded 3x3 convolutions with instance norm, added to the input.
 
     Args:
         x: input tensor (batch, height, width, filters).
         filters: number of channels; must equal the input's so the sum is defined.
         name: prefix of the block's layer names (`<name>_conv_1`, `<name>_norm_2`, ...).
+        norm_gamma_init: "ones" or "tutorial" (see initializers.py).
     """
     shortcut = x
     for index in (1, 2):
@@ -104,7 +108,7 @@ def apply_residual_block(x, filters, name):
             kernel_initializer=conventions.kernel_initializer(),
             name=f"{name}_conv_{index}",
         )(x)
-        x = conventions.instance_norm(f"{name}_norm_{index}")(x)
+        x = conventions.instance_norm(f"{name}_norm_{index}", norm_gamma_init)(x)
         if index == 1:
             x = keras.layers.ReLU(name=f"{name}_relu")(x)
     return keras.layers.Add(name=f"{name}_add")([shortcut, x])
@@ -140,7 +144,9 @@ def apply_output_block(x, name, kernel_size, transposed):
 # ---------------------------------------------------------------------------------------------
 
 
-def unet_generator(image_size=256, filters=64, dropout_rate=0.5, name="unet_generator"):
+def unet_generator(
+    image_size=256, filters=64, dropout_rate=0.5, name="unet_generator", norm_gamma_init="ones"
+):
     """Kaggle's tutorial U-Net: log2(image_size) downsamplings to 1x1 and back up.
 
     Downsampling filters are f, 2f, 4f, 8f, 8f, ... (capped at 8f); each upsampling block
@@ -152,6 +158,8 @@ def unet_generator(image_size=256, filters=64, dropout_rate=0.5, name="unet_gene
         filters: channels of the first block (64 in the tutorial).
         dropout_rate: dropout in the first three upsampling blocks; 0 disables it.
         name: model name.
+        norm_gamma_init: "ones" (gamma 1: every norm starts as a true normalizer) or
+            "tutorial" (N(0, 0.02), Kaggle's tutorial); see initializers.py.
     """
     conventions.check_positive_int(image_size, "image_size")
     if image_size < 8 or image_size & (image_size - 1):
@@ -162,6 +170,7 @@ def unet_generator(image_size=256, filters=64, dropout_rate=0.5, name="unet_gene
     conventions.check_positive_int(filters, "filters")
     conventions.check_dropout_rate(dropout_rate)
     conventions.check_name(name)
+    initializers.check_norm_gamma_init(norm_gamma_init)
 
     depth = int(math.log2(image_size))
     down_filters = [filters * min(2**index, 8) for index in range(depth)]
@@ -171,21 +180,24 @@ def unet_generator(image_size=256, filters=64, dropout_rate=0.5, name="unet_gene
     skips = []
     for index, block_filters in enumerate(down_filters):
         x = apply_downsample_block(
-            x, block_filters, name=f"down_{index + 1}", normalize=index > 0
+            x, block_filters, name=f"down_{index + 1}", normalize=index > 0,
+            norm_gamma_init=norm_gamma_init,
         )
         skips.append(x)
     # The innermost output is the bottleneck, not a skip; the others are used deepest first.
     for index, (block_filters, skip) in enumerate(zip(down_filters[-2::-1], skips[-2::-1])):
         x = apply_upsample_block(
             x, block_filters, name=f"up_{index + 1}",
-            dropout_rate=dropout_rate if index < 3 else 0.0,
+            dropout_rate=dropout_rate if index < 3 else 0.0, norm_gamma_init=norm_gamma_init,
         )
         x = keras.layers.Concatenate(name=f"up_{index + 1}_concat")([x, skip])
     outputs = apply_output_block(x, name="output", kernel_size=4, transposed=True)
     return keras.Model(inputs, outputs, name=name)
 
 
-def resnet_generator(image_size=256, filters=64, num_residual_blocks=9, name="resnet_generator"):
+def resnet_generator(
+    image_size=256, filters=64, num_residual_blocks=9, name="resnet_generator", norm_gamma_init="ones"
+):
     """The CycleGAN paper's generator: c7s1-f, d2f, d4f, R4f x N, u2f, uf, c7s1-3.
 
     Args:
@@ -194,6 +206,8 @@ def resnet_generator(image_size=256, filters=64, num_residual_blocks=9, name="re
         num_residual_blocks: residual blocks at the lowest resolution (paper: 6 for 128 px,
             9 for 256 px).
         name: model name.
+        norm_gamma_init: "ones" (gamma 1: every norm starts as a true normalizer) or
+            "tutorial" (N(0, 0.02), Kaggle's tutorial); see initializers.py.
     """
     conventions.check_positive_int(image_size, "image_size")
     if image_size % 4:
@@ -203,6 +217,7 @@ def resnet_generator(image_size=256, filters=64, num_residual_blocks=9, name="re
     conventions.check_positive_int(filters, "filters")
     conventions.check_positive_int(num_residual_blocks, "num_residual_blocks")
     conventions.check_name(name)
+    initializers.check_norm_gamma_init(norm_gamma_init)
 
     inputs = keras.Input(shape=(image_size, image_size, 3), name="input_image")
     x = layers.ReflectionPadding2D(3, name="stem_pad")(inputs)
@@ -210,16 +225,22 @@ def resnet_generator(image_size=256, filters=64, num_residual_blocks=9, name="re
         filters, 7, padding="valid", use_bias=False,
         kernel_initializer=conventions.kernel_initializer(), name="stem_conv",
     )(x)
-    x = conventions.instance_norm("stem_norm")(x)
+    x = conventions.instance_norm("stem_norm", norm_gamma_init)(x)
     x = keras.layers.ReLU(name="stem_relu")(x)
     for index in (1, 2):
         x = apply_downsample_block(
-            x, filters * 2**index, name=f"down_{index}", kernel_size=3, activation="relu"
+            x, filters * 2**index, name=f"down_{index}", kernel_size=3, activation="relu",
+            norm_gamma_init=norm_gamma_init,
         )
     for index in range(num_residual_blocks):
-        x = apply_residual_block(x, filters * 4, name=f"res_{index + 1}")
+        x = apply_residual_block(
+            x, filters * 4, name=f"res_{index + 1}", norm_gamma_init=norm_gamma_init
+        )
     for index in (1, 2):
-        x = apply_upsample_block(x, filters * 2 ** (2 - index), name=f"up_{index}", kernel_size=3)
+        x = apply_upsample_block(
+            x, filters * 2 ** (2 - index), name=f"up_{index}", kernel_size=3,
+            norm_gamma_init=norm_gamma_init,
+        )
     outputs = apply_output_block(x, name="output", kernel_size=7, transposed=False)
     return keras.Model(inputs, outputs, name=name)
 
@@ -231,6 +252,7 @@ def build_generator(
     num_residual_blocks=9,
     dropout_rate=0.5,
     name="generator",
+    norm_gamma_init="ones",
 ):
     """Builds the generator named by `architecture`: "unet" or "resnet".
 
@@ -246,6 +268,9 @@ def build_generator(
         num_residual_blocks: residual blocks of the "resnet" generator.
         dropout_rate: dropout of the "unet" generator's first three upsampling blocks.
         name: model name.
+        norm_gamma_init: "ones" (the default: gamma 1, beta 0, so every norm starts as a true
+            normalizer and the untrained generator's output has contrast) or "tutorial"
+            (N(0, 0.02) gamma, Kaggle's tutorial); see initializers.py.
     """
     if architecture not in ARCHITECTURES:
         raise ValueError(
@@ -254,9 +279,12 @@ def build_generator(
         )
     conventions.check_positive_int(num_residual_blocks, "num_residual_blocks")
     conventions.check_dropout_rate(dropout_rate)
+    initializers.check_norm_gamma_init(norm_gamma_init)
     if architecture == "unet":
-        return unet_generator(image_size, filters, dropout_rate, name=name)
-    return resnet_generator(image_size, filters, num_residual_blocks, name=name)
+        return unet_generator(image_size, filters, dropout_rate, name=name, norm_gamma_init=norm_gamma_init)
+    return resnet_generator(
+        image_size, filters, num_residual_blocks, name=name, norm_gamma_init=norm_gamma_init
+    )
 
 
 def build_from_config(config, name):
@@ -267,7 +295,8 @@ def build_from_config(config, name):
 
     Args:
         config: an object with the fields `generator`, `image_size`, `generator_filters`,
-            `num_residual_blocks` and `dropout_rate`, such as `training.config.TrainConfig`.
+            `num_residual_blocks`, `dropout_rate` and `norm_gamma_init`, such as
+            `training.config.TrainConfig`.
         name: model name, e.g. "photo_to_monet".
     """
     return build_generator(
@@ -277,4 +306,5 @@ def build_from_config(config, name):
         num_residual_blocks=config.num_residual_blocks,
         dropout_rate=config.dropout_rate,
         name=name,
+        norm_gamma_init=config.norm_gamma_init,
     )

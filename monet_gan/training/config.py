@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from monet_gan import files
 from monet_gan.networks.generators import ARCHITECTURES as GENERATOR_ARCHITECTURES
+from monet_gan.networks.initializers import NORM_GAMMA_INITS
 from monet_gan.training.losses import LOSS_KINDS
 
 MIXED_PRECISION_CHOICES = ("auto", "on", "off")
@@ -39,6 +40,7 @@ class TrainConfig:
     One line of reason per default; docs/recipe.md gives the sources and the ablation's evidence.
 
       - generator "resnet", 9 blocks: the CycleGAN paper's 256 px generator; it keeps the photo's layout.
+      - norm_gamma_init "ones": norms start as true normalizers; the tutorial's N(0, 0.02) paints flat grey.
       - loss "lsgan": the paper's least squares loss; "hinge" scored no better in the ablation.
       - cycle_weight 10, identity_weight 0.5 (x cycle): the paper's; the identity term keeps the tint.
       - real_label 1.0, fake_label 0.0: smoothing (0.9) was indistinguishable in the ablation.
@@ -50,6 +52,7 @@ class TrainConfig:
       - diffaugment_policy "color,translation,cutout": the discriminator cannot memorize 300 Monets.
       - ema_decay 0.999: the exported moving average smooths GAN oscillation over ~the last 15% of the run.
       - mixed_precision "auto": bfloat16 on TPUs and bfloat16 CPUs (2-3x faster), float32 elsewhere.
+      - quality_photo_count 256, every epoch: a FID/KID curve that keeps the best epoch's generator.
     """
 
     # Networks.
@@ -59,6 +62,7 @@ class TrainConfig:
     num_residual_blocks: int = 9
     dropout_rate: float = 0.5
     discriminator_filters: int = 64
+    norm_gamma_init: str = "ones"
 
     # Losses.
     loss: str = "lsgan"
@@ -91,6 +95,10 @@ class TrainConfig:
 
     # Monitoring: how many fixed photos the per-epoch sample grid shows.
     sample_count: int = 4
+    # The quality curve and the best epoch's export (monet_gan/metrics/quality.py).
+    quality_photo_count: int = 256
+    quality_every_epochs: int = 1
+    feature_weights: str | None = None
 
     def __post_init__(self):
         self.validate()
@@ -108,6 +116,7 @@ class TrainConfig:
             batch_size=2,
             pool_size=4,
             sample_count=2,
+            quality_photo_count=16,
         )
         values.update(overrides)
         return cls(**values)
@@ -128,12 +137,15 @@ class TrainConfig:
             "batch_size",
             "steps_per_execution",
             "sample_count",
+            "quality_every_epochs",
         )
         for field in positive_ints:
             value = getattr(self, field)
             require(isinstance(value, int) and value > 0, field, "expected a positive integer")
         require(self.generator in GENERATOR_ARCHITECTURES, "generator",
                 f"expected one of {GENERATOR_ARCHITECTURES}")
+        require(self.norm_gamma_init in NORM_GAMMA_INITS, "norm_gamma_init",
+                f"expected one of {NORM_GAMMA_INITS}")
         require(self.loss in LOSS_KINDS, "loss", f"expected one of {LOSS_KINDS}")
         require(self.mixed_precision in MIXED_PRECISION_CHOICES, "mixed_precision",
                 f"expected one of {MIXED_PRECISION_CHOICES}")
@@ -152,6 +164,10 @@ class TrainConfig:
         require(self.steps_per_epoch is None
                 or (isinstance(self.steps_per_epoch, int) and self.steps_per_epoch > 0),
                 "steps_per_epoch", "expected a positive integer or null")
+        require(isinstance(self.quality_photo_count, int) and self.quality_photo_count >= 0,
+                "quality_photo_count", "expected an integer >= 0 (0 turns the quality curve off)")
+        require(self.feature_weights is None or isinstance(self.feature_weights, str),
+                "feature_weights", "expected a path or null")
         for field in ("real_label", "fake_label"):
             require(0.0 <= getattr(self, field) <= 1.0, field, "expected a label in [0, 1]")
         return self

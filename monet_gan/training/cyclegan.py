@@ -120,10 +120,12 @@ class CycleGAN(keras.Model):
         self.photo_to_monet = generators.build_from_config(config, name="photo_to_monet")
         self.monet_to_photo = generators.build_from_config(config, name="monet_to_photo")
         self.monet_discriminator = discriminators.build_discriminator(
-            config.image_size, config.discriminator_filters, name="monet_discriminator"
+            config.image_size, config.discriminator_filters, name="monet_discriminator",
+            norm_gamma_init=config.norm_gamma_init,
         )
         self.photo_discriminator = discriminators.build_discriminator(
-            config.image_size, config.discriminator_filters, name="photo_discriminator"
+            config.image_size, config.discriminator_filters, name="photo_discriminator",
+            norm_gamma_init=config.norm_gamma_init,
         )
         policy = config.diffaugment_policy
         self.painting = composite.Direction(

@@ -5,6 +5,8 @@
 The run directory's layout is in run_folder.py. Running the same command again after an interruption continues from the last finished epoch.
 """
 
+import contextlib
+import csv
 import os
 import time
 
@@ -56,23 +58,38 @@ def export_generators(model, run_dir):
     """Saves the photo->Monet generator, and its moving average when there is one, as .keras files."""
     generator = model.photo_to_monet
     paths = {"generator": os.path.join(run_dir, run_folder.GENERATOR_FILE)}
-    _save_atomically(generator, paths["generator"])
-    optimizer = model.optimizers["photo_to_monet"]
-    if optimizer.use_ema:
-        # The optimizer keeps the averages; swap them in for the save, then put the live weights back.
-        variables = generator.trainable_variables
-        live_values = [variable.numpy() for variable in variables]
-        optimizer.finalize_variable_values(variables)
+    save_atomically(generator, paths["generator"])
+    if model.optimizers["photo_to_monet"].use_ema:
         paths["ema_generator"] = os.path.join(run_dir, run_folder.EMA_GENERATOR_FILE)
-        try:
-            _save_atomically(generator, paths["ema_generator"])
-        finally:
-            for variable, value in zip(variables, live_values):
-                variable.assign(value)
+        with painting_weights(model):
+            save_atomically(generator, paths["ema_generator"])
     return paths
 
 
-def _save_atomically(network, path):
+@contextlib.contextmanager
+def painting_weights(model):
+    """Puts the weights a run paints with into the photo->Monet generator for the `with` body.
+
+    Those are the moving averages of its weights when the config keeps them (the optimizer holds
+    them), else the live weights themselves. The live weights are back in place afterwards.
+    """
+    generator = model.photo_to_monet
+    optimizer = model.optimizers["photo_to_monet"]
+    if not optimizer.use_ema:
+        yield generator
+        return
+    variables = generator.trainable_variables
+    live_values = [variable.numpy() for variable in variables]
+    optimizer.finalize_variable_values(variables)
+    try:
+        yield generator
+    finally:
+        for variable, value in zip(variables, live_values):
+            variable.assign(value)
+
+
+def save_atomically(network, path):
+    """Saves a .keras file under a temporary name first, so a reader never sees half of one."""
     with files.replaced_atomically(path) as temporary_path:
         network.save(temporary_path)
 
@@ -86,6 +103,43 @@ def truncate_log(log_path, epoch):
     kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epoch]
     with open(log_path, "w") as file:
         file.writelines(kept)
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Appends one row per epoch to log.csv: the epoch number, then every value of the logs.
+
+    Keras' CSVLogger adds a `val_` twin of every column when the first epoch has no validation,
+    which this trainer never runs, so ten always-NA columns would follow the real ones. The
+    columns are fixed by the file's header when it exists (a resumed run), else by the first
+    epoch's logs; a value an epoch lacks is written as NA.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        columns = None
+        if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            with open(self.path, newline="") as file:
+                columns = next(csv.reader(file), None)
+        write_header = not columns
+        if write_header:
+            columns = ["epoch"] + sorted(logs)
+        values = {"epoch": epoch, **logs}
+        with open(self.path, "a", newline="") as file:
+            writer = csv.writer(file)
+            if write_header:
+                writer.writerow(columns)
+            writer.writerow([_log_value(values.get(column, "NA")) for column in columns])
+
+
+def _log_value(value):
+    if isinstance(value, str):
+        return value
+    value = np.asarray(value)
+    return str(value.item()) if value.ndim == 0 else str(value.tolist())
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -149,11 +203,14 @@ def resolve_sources(data_dir=None, photo_source=None, monet_source=None):
 
 
 def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, strategy=None, verbose="auto",
-          time_budget=None):
+          time_budget=None, callbacks=()):
     """Trains (or resumes) a CycleGAN run and returns a summary dict of what it wrote.
 
     `time_budget` (seconds, or a string such as '4h30m'), counted from this call, makes the run
-    plan its own length so that it ends complete within it (see time_budget.py).
+    plan its own length so that it ends complete within it (see time_budget.py). `callbacks` are
+    extra Keras callbacks, run at each epoch's end after the model's own metrics and before the
+    epoch is logged, checkpointed and exported; the command line passes the quality curve
+    (monet_gan.metrics.quality) this way, since training cannot import the metrics stage.
     """
     # Time budget: the clock starts now, so set-up and compilation count against it.
     deadline = None if time_budget is None else time.monotonic() + time_budget_lib.parse_duration(time_budget)
@@ -169,10 +226,6 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
         raise UserError(
             f"Only {photo_count} photos in {photo_source}: fewer than one batch of {config.batch_size}."
         )
-    dataset = pipeline.training_dataset(
-        photo_source, monet_source, image_size=config.image_size,
-        global_batch_size=config.batch_size, augment=config.augment, seed=config.seed, repeat=True,
-    )
     sample_photos = np.stack(
         [image for image in pipeline.load_images(photo_source, config.image_size).take(config.sample_count).as_numpy_iterator()]
     )
@@ -195,10 +248,22 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
     truncate_log(os.path.join(run_dir, run_folder.LOG_FILE), initial_epoch)
     if initial_epoch:
         print(f"resuming {run_dir} after epoch {initial_epoch} of {config.epochs}")
+    # The stream starts at the first epoch still to train, whose order and augmentation the
+    # seed and the epoch number decide: a resumed seeded run sees the batches an uninterrupted
+    # one would have seen.
+    dataset = pipeline.training_dataset(
+        photo_source, monet_source, image_size=config.image_size,
+        global_batch_size=config.batch_size, augment=config.augment, seed=config.seed,
+        steps_per_epoch=steps_per_epoch, first_epoch=initial_epoch,
+        end_epoch=max(config.epochs, initial_epoch + 1),
+    )
 
+    # Extra callbacks (e.g. the quality curve of monet_gan.metrics.quality) run before the log,
+    # so that values they add to an epoch's logs land in log.csv.
     callbacks = [
         StopOnNonFiniteLoss(),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, run_folder.LOG_FILE), append=True),
+        *callbacks,
+        EpochLog(os.path.join(run_dir, run_folder.LOG_FILE)),
         EpochArtifacts(run_dir, manager, epoch_variable, sample_photos),
     ]
     if deadline is not None:
