@@ -15,7 +15,8 @@ def add_arguments(parser):
         "--data-dir",
         default=None,
         help="folder holding monet_tfrec|monet_jpg and photo_tfrec|photo_jpg "
-        f"(default: the first of {', '.join(sources.DEFAULT_DATA_DIRS)} that does)",
+        f"(default: the first of {', '.join(sources.DEFAULT_DATA_DIRS)} that does, then the "
+        f"competition under {sources.KAGGLE_INPUT_ROOT} or ${sources.KAGGLE_INPUT_ENV})",
     )
     parser.add_argument("--out", default="look.png", help="PNG to write (default: look.png)")
     parser.add_argument(

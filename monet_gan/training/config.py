@@ -1,7 +1,7 @@
 """The one training configuration: defaults are the recommended recipe.
 
 Run it:
-    python -m monet_gan train --data-dir /kaggle/input/gan-getting-started --run-dir runs/main
+    python -m monet_gan train --data-dir /kaggle/input/competitions/gan-getting-started --run-dir runs/main
 
 `TrainConfig()` is the recipe for a Kaggle TPU v3-8 (the notebook's run); `TrainConfig.smoke()`
 shrinks everything for a CPU smoke run in seconds (tests, the demo). The config is saved as

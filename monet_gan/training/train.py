@@ -226,8 +226,8 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
 # Command line.
 
 def add_arguments(parser):
-    parser.add_argument("--data-dir", help="Kaggle-layout data directory (default: look in tfrecords/ "
-                        "and /kaggle/input/gan-getting-started)")
+    parser.add_argument("--data-dir", help="Kaggle-layout data directory (default: tfrecords/, else "
+                        "the competition found under /kaggle/input)")
     parser.add_argument("--photos", help="photo source instead of --data-dir: folder, TFRecords or glob")
     parser.add_argument("--monets", help="Monet source instead of --data-dir: folder, TFRecords or glob")
     parser.add_argument("--run-dir", required=True, help="where checkpoints, exports and plots go")
