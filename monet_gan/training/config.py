@@ -15,6 +15,7 @@ import json
 import tensorflow as tf
 
 from monet_gan.networks.generators import ARCHITECTURES as GENERATOR_ARCHITECTURES
+from monet_gan.training import memory
 from monet_gan.training.losses import LOSS_KINDS
 
 MIXED_PRECISION_CHOICES = ("auto", "on", "off")
@@ -88,7 +89,8 @@ class TrainConfig:
         quickly, and the averaging is meant for the later phase in which it oscillates around
         a good solution. Score both exports of a finished run to choose (submit.py --no-ema).
       - mixed_precision "auto": mixed_bfloat16 on TPUs and on CPUs with native bfloat16
-        instructions, float32 elsewhere (strategy.choose_dtype_policy); bench/
+        instructions, mixed_float16 on GPUs without bfloat16 units (Kaggle's T4 and P100),
+        float32 elsewhere (strategy.choose_dtype_policy); bench/
         training_precision.py measured a CPU training step 2-3x faster in bfloat16.
     """
 
@@ -238,3 +240,58 @@ class TrainConfig:
             for field in ARCHITECTURE_FIELDS
             if getattr(self, field) != getattr(other, field)
         ]
+
+
+# What a device may change in the recipe: the fields `device_overrides` returns.
+DEVICE_FIELDS = ("batch_size", "steps_per_execution")
+
+
+def device_overrides(machine, config=None):
+    """The recipe's values for this machine's accelerator, as a dict of TrainConfig fields.
+
+    `machine` is a `monet_gan.devices.Devices`. TPUs and CPUs keep the recipe. On GPUs the global
+    batch is the largest per-GPU batch whose estimated step memory (`memory.estimate_step_memory`
+    under the policy the GPUs train in) fits each GPU's memory with room to spare, times the
+    GPUs: 4 per 15 GB T4 at 256 px with ResNet-9 in mixed_float16, 8 for Kaggle's two T4s.
+    Several GPUs train with MirroredStrategy, which takes one step per call (keras#19246).
+    """
+    if machine.kind != "gpu":
+        return {}
+    config = config or TrainConfig()
+    if config.mixed_precision == "off":
+        policy = "float32"
+    else:
+        policy = "mixed_bfloat16" if machine.has_bfloat16 else "mixed_float16"
+    per_replica = memory.largest_batch_per_replica(config, machine.memory_bytes, policy) or 1
+    return {"batch_size": per_replica * machine.count, "steps_per_execution": 1}
+
+
+def apply_device_overrides(config, machine):
+    """`config` with `device_overrides` applied to the fields still at the recipe's defaults.
+
+    A field that differs from TrainConfig()'s default was set by the user and is kept. Returns
+    (config, the overrides applied).
+    """
+    defaults = TrainConfig()
+    applied = {
+        field: value for field, value in device_overrides(machine, config).items()
+        if getattr(config, field) == getattr(defaults, field) and getattr(config, field) != value
+    }
+    return (config.replace(**applied) if applied else config), applied
+
+
+def steps_per_epoch_for(photo_count, batch_size, steps_per_execution=1, steps_per_epoch=None):
+    """The train steps of one epoch: the one number the schedule, time budget and Keras all count.
+
+    An epoch is one pass over the photos (`photo_count // batch_size`) unless `steps_per_epoch`
+    is given, rounded up to a multiple of `steps_per_execution`: Keras runs whole calls of that
+    many steps, so 219 steps at 32 per call are 224 steps whatever the loop was told.
+    """
+    for name, value in (("photo_count", photo_count), ("batch_size", batch_size),
+                        ("steps_per_execution", steps_per_execution)):
+        if not isinstance(value, int) or value < (0 if name == "photo_count" else 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    steps = steps_per_epoch or photo_count // batch_size
+    if steps == 0:
+        return 0
+    return -(-steps // steps_per_execution) * steps_per_execution
