@@ -15,7 +15,7 @@ The subpackages follow the path of the data, and import only from the stages bef
 
 import sys
 
-from monet_gan import devices
+from monet_gan.devices import choose_backend
 
 __version__ = "0.2.0"
 
@@ -38,6 +38,6 @@ def _is_command_line():
 
 # Keras fixes its backend on first import; on a TPU VM only JAX reaches the TPU, so the choice is
 # made here, before anything below (or the caller) imports Keras. A set KERAS_BACKEND wins.
-devices.choose_backend()
+choose_backend()
 if not _is_command_line():
     _register_keras_objects()

@@ -47,3 +47,35 @@ def test_architecture_mismatches_name_the_field():
     assert run.architecture_mismatches(run.replace(epochs=9)) == []
     (mismatch,) = run.replace(image_size=64).architecture_mismatches(run)
     assert "image_size" in mismatch and "32" in mismatch and "64" in mismatch
+
+
+def _two_t4s():
+    from monet_gan import devices
+
+    return devices.Devices("gpu", count=2, names=("Tesla T4", "Tesla T4"),
+                           compute_capabilities=((7, 5), (7, 5)), memory_bytes=15 * 1024**3)
+
+
+def test_two_t4s_get_a_batch_that_fits_unless_the_user_chose_one():
+    overrides = config_lib.device_overrides(_two_t4s())
+    assert overrides == {"batch_size": 8, "steps_per_execution": 1}
+    config, applied = config_lib.apply_device_overrides(config_lib.TrainConfig(), _two_t4s())
+    assert (config.batch_size, applied) == (8, {"batch_size": 8})
+    chosen = config_lib.TrainConfig(batch_size=16)
+    assert config_lib.apply_device_overrides(chosen, _two_t4s()) == (chosen, {})
+
+
+def test_tpus_and_cpus_keep_the_recipe():
+    from monet_gan import devices
+
+    assert config_lib.device_overrides(devices.Devices("tpu", count=8, tpu_vm=True)) == {}
+    assert config_lib.device_overrides(devices.Devices("cpu")) == {}
+
+
+def test_steps_per_epoch_is_a_multiple_of_steps_per_execution():
+    assert config_lib.steps_per_epoch_for(7038, 32) == 219
+    assert config_lib.steps_per_epoch_for(7038, 32, steps_per_execution=32) == 224
+    assert config_lib.steps_per_epoch_for(7038, 32, 4, steps_per_epoch=10) == 12
+    assert config_lib.steps_per_epoch_for(3, 4, 32) == 0
+    with pytest.raises(ValueError, match="steps_per_execution .* got 0"):
+        config_lib.steps_per_epoch_for(7038, 32, 0)
