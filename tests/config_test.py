@@ -63,6 +63,8 @@ def test_two_t4s_get_a_batch_that_fits_unless_the_user_chose_one():
     assert (config.batch_size, applied) == (8, {"batch_size": 8})
     chosen = config_lib.TrainConfig(batch_size=16)
     assert config_lib.apply_device_overrides(chosen, _two_t4s()) == (chosen, {})
+    # A strategy over one of the two GPUs: the batch of one.
+    assert config_lib.device_overrides(_two_t4s(), replicas=1)["batch_size"] == 4
 
 
 def test_tpus_and_cpus_keep_the_recipe():

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from monet_gan.data import kaggle_input
 from monet_gan.data import pipeline
 from monet_gan.data import sources
 from monet_gan.errors import UserError
@@ -169,7 +170,7 @@ def test_training_dataset_checks_its_arguments(tmp_path):
 
 def test_find_data_dir_searches_the_default_places_and_names_them(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(sources.KAGGLE_INPUT_ENV, str(tmp_path / "input"))
+    monkeypatch.setenv(kaggle_input.INPUT_ENV, str(tmp_path / "input"))
     with pytest.raises(UserError, match="looked in .*tfrecords, .*input \\(searched 4 levels"):
         sources.find_data_dir()
     for folder in ("monet_jpg", "photo_jpg", "photo_tfrec"):
@@ -290,8 +291,8 @@ def test_find_data_dir_finds_the_competition_under_the_kaggle_input_root(tmp_pat
     root = tmp_path / "input"
     expected = _competition_tree(root.joinpath(*layout), kinds=("jpg",))
     (root / "datasets" / "someone" / "monet-gan-package").mkdir(parents=True)
-    monkeypatch.setenv(sources.KAGGLE_INPUT_ENV, str(root))
-    assert sources.kaggle_input_root() == str(root)
+    monkeypatch.setenv(kaggle_input.INPUT_ENV, str(root))
+    assert kaggle_input.input_root() == str(root)
     assert sources.find_data_dir() == expected
 
 
@@ -305,7 +306,7 @@ def test_kaggle_data_dirs_lists_the_current_layout_first_and_keeps_tfrecords_fir
     # Too deep to be an attached input: not searched.
     _competition_tree(root / "1" / "2" / "3" / "4" / "5")
     assert len(sources.kaggle_data_dirs(str(root))) == 3
-    monkeypatch.setenv(sources.KAGGLE_INPUT_ENV, str(root))
+    monkeypatch.setenv(kaggle_input.INPUT_ENV, str(root))
     assert sources.find_data_dir() == current
     _competition_tree(tmp_path / "tfrecords")
     assert sources.find_data_dir() == "tfrecords"

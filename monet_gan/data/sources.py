@@ -15,17 +15,12 @@ import re
 
 import tensorflow as tf
 
+from monet_gan.data import kaggle_input
 from monet_gan.errors import UserError
 
 IMAGE_SIZE = 256
-# The project's own copy first; then Kaggle's input root, current layout before the older one.
+# The project's own copy first; then Kaggle's input root (kaggle_input.py).
 DEFAULT_DATA_DIRS = ("tfrecords",)
-KAGGLE_INPUT_ENV = "MONET_GAN_KAGGLE_INPUT"
-KAGGLE_INPUT_ROOT = "/kaggle/input"
-COMPETITION = "gan-getting-started"
-# How deep below the input root a data folder may sit: competitions/<slug>/ is two levels, a
-# dataset's datasets/<owner>/<slug>/<folder>/ four.
-SEARCH_DEPTH = 4
 DOMAINS = ("monet", "photo")
 KINDS = ("tfrec", "jpg")  # Kaggle's folders are named <domain>_<kind>.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -52,51 +47,10 @@ def _is_data_dir(directory):
     )
 
 
-def kaggle_input_root():
-    """Where Kaggle mounts a notebook's inputs: /kaggle/input, or $MONET_GAN_KAGGLE_INPUT."""
-    return os.environ.get(KAGGLE_INPUT_ENV) or KAGGLE_INPUT_ROOT
-
-
-def _is_domain_folder(name):
-    return any(name == f"{domain}_{kind}" for domain in DOMAINS for kind in KINDS)
-
-
-def search_input_root(root, is_match, depth=SEARCH_DEPTH):
-    """Folders under the local `root` (itself included) for which `is_match(path)` holds, sorted.
-
-    Walks breadth first, at most `depth` levels down, and never into the image folders
-    themselves (photo_jpg/ alone holds 7,038 files). A missing root yields nothing.
-    """
-    found, level = [], [root]
-    for _ in range(depth + 1):
-        following = []
-        for folder in level:
-            if is_match(folder):
-                found.append(folder)
-                continue
-            try:
-                entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-            except OSError:
-                continue
-            following += [
-                entry.path for entry in entries
-                if entry.is_dir() and not entry.name.startswith(".") and not _is_domain_folder(entry.name)
-            ]
-        level = following
-    return found
-
-
 def kaggle_data_dirs(root=None):
-    """The competition's data folders under Kaggle's input root, the likeliest first.
-
-    Today's layout is <root>/competitions/gan-getting-started/; notebooks created before the change
-    see <root>/gan-getting-started/; any other folder with the domain folders follows (e.g. the
-    data re-uploaded as a dataset).
-    """
-    root = root or kaggle_input_root()
-    known = [os.path.join(root, "competitions", COMPETITION), os.path.join(root, COMPETITION)]
-    found = [place for place in known if os.path.isdir(place) and _is_data_dir(place)]
-    return found + [place for place in search_input_root(root, _is_data_dir) if place not in found]
+    """The competition's data folders under Kaggle's input root, the likeliest first
+    (`kaggle_input.candidate_dirs`)."""
+    return kaggle_input.candidate_dirs(_is_data_dir, root)
 
 
 def find_data_dir(data_dir=None):
@@ -122,11 +76,12 @@ def find_data_dir(data_dir=None):
         return found[0]
     looked = ", ".join(
         [os.path.abspath(place) if "://" not in place else place for place in DEFAULT_DATA_DIRS]
-        + [f"{kaggle_input_root()} (searched {SEARCH_DEPTH} levels deep)"]
+        + [f"{kaggle_input.input_root()} (searched {kaggle_input.SEARCH_DEPTH} levels deep)"]
     )
     raise UserError(
         f"no competition data found; looked in {looked}. On Kaggle, attach the competition "
-        f"(Add Input -> Competitions -> {COMPETITION}); elsewhere run `python -m monet_gan download` "
+        f"(Add Input -> Competitions -> {kaggle_input.COMPETITION}); elsewhere run "
+        "`python -m monet_gan download` "
         f"(needs a Kaggle API token) or pass --data-dir DIR holding {layout}"
     )
 
@@ -257,7 +212,6 @@ def encoded_images(files, shuffle=False, seed=None, repeat=False):
     if repeat:
         records = records.repeat()
     return records
-
 
 
 # ---------------------------------------------------------------------------------------------

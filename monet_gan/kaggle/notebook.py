@@ -18,7 +18,7 @@ import tempfile
 import time
 
 from monet_gan import run_folder
-from monet_gan.data import sources
+from monet_gan.data import kaggle_input
 from monet_gan.errors import UserError
 from monet_gan.generation import painting
 from monet_gan.generation import submission
@@ -108,8 +108,8 @@ def _is_run_folder(path):
 
 def find_previous_runs(input_root=None):
     """Run folders (config.json and a checkpoint) under Kaggle's input root, furthest trained first."""
-    root = input_root or sources.kaggle_input_root()
-    found = sources.search_input_root(root, _is_run_folder, depth=sources.SEARCH_DEPTH + 1)
+    root = input_root or kaggle_input.input_root()
+    found = kaggle_input.search(root, _is_run_folder, depth=kaggle_input.SEARCH_DEPTH + 1)
     return sorted(found, key=lambda path: (-checkpoint_epoch(path), path))
 
 

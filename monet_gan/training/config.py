@@ -3,7 +3,8 @@
 Run it:
     python -m monet_gan train --data-dir /kaggle/input/competitions/gan-getting-started --run-dir runs/main
 
-`TrainConfig()` is the recipe for a Kaggle TPU v3-8 (the notebook's run); `TrainConfig.smoke()`
+`TrainConfig()` is the recipe for a Kaggle TPU (the notebook's run; `device_overrides` adapts
+its batch to GPUs, see docs/kaggle.md); `TrainConfig.smoke()`
 shrinks everything for a CPU smoke run in seconds (tests, the demo). The config is saved as
 `config.json` in the run directory, so a run can always be resumed or exported with the exact
 settings that produced it.
@@ -246,7 +247,7 @@ class TrainConfig:
 DEVICE_FIELDS = ("batch_size", "steps_per_execution")
 
 
-def device_overrides(machine, config=None):
+def device_overrides(machine, config=None, replicas=None):
     """The recipe's values for this machine's accelerator, as a dict of TrainConfig fields.
 
     `machine` is a `monet_gan.devices.Devices`. TPUs and CPUs keep the recipe. On GPUs the global
@@ -254,6 +255,7 @@ def device_overrides(machine, config=None):
     under the policy the GPUs train in) fits each GPU's memory with room to spare, times the
     GPUs: 4 per 15 GB T4 at 256 px with ResNet-9 in mixed_float16, 8 for Kaggle's two T4s.
     Several GPUs train with MirroredStrategy, which takes one step per call (keras#19246).
+    `replicas` (default: every GPU) is how many of them share the global batch.
     """
     if machine.kind != "gpu":
         return {}
@@ -263,10 +265,10 @@ def device_overrides(machine, config=None):
     else:
         policy = "mixed_bfloat16" if machine.has_bfloat16 else "mixed_float16"
     per_replica = memory.largest_batch_per_replica(config, machine.memory_bytes, policy) or 1
-    return {"batch_size": per_replica * machine.count, "steps_per_execution": 1}
+    return {"batch_size": per_replica * (replicas or machine.count), "steps_per_execution": 1}
 
 
-def apply_device_overrides(config, machine):
+def apply_device_overrides(config, machine, replicas=None):
     """`config` with `device_overrides` applied to the fields still at the recipe's defaults.
 
     A field that differs from TrainConfig()'s default was set by the user and is kept. Returns
@@ -274,7 +276,7 @@ def apply_device_overrides(config, machine):
     """
     defaults = TrainConfig()
     applied = {
-        field: value for field, value in device_overrides(machine, config).items()
+        field: value for field, value in device_overrides(machine, config, replicas).items()
         if getattr(config, field) == getattr(defaults, field) and getattr(config, field) != value
     }
     return (config.replace(**applied) if applied else config), applied

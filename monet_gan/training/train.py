@@ -162,7 +162,7 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
     if not strategy_lib.is_tpu(strategy):
         # The GPU recipe (a batch that fits the GPUs) for the fields the caller left at the defaults.
         machine = devices.detect()
-        config, applied = config_lib.apply_device_overrides(config, machine)
+        config, applied = config_lib.apply_device_overrides(config, machine, strategy.num_replicas_in_sync)
         if applied:
             print(f"recipe for {machine.describe()}: {applied} (set these fields to choose otherwise)")
     strategy_lib.check_global_batch(config.batch_size, strategy)
