@@ -67,7 +67,10 @@ def unreachable_tpu_problem(machine=None, backend=None):
     Kaggle's TPU VM image has tensorflow-cpu, which sees no TPU, and jax[tpu], which does. Training
     on the host CPU beside an idle TPU would take days, so the mismatch is an error, not a fallback.
     """
-    machine = machine or devices.detect()
+    if machine is None:
+        if not devices.is_tpu_vm():  # Cheap file probes first: no nvidia-smi on every call.
+            return None
+        machine = devices.detect()
     if not machine.has_tpu:
         return None
     backend = backend or keras.backend.backend()
