@@ -15,6 +15,8 @@ The subpackages follow the path of the data, and import only from the stages bef
 
 import sys
 
+from monet_gan.devices import choose_backend
+
 __version__ = "0.2.0"
 
 
@@ -34,5 +36,8 @@ def _is_command_line():
     return sys.argv[:1] == ["-m"] or getattr(sys.modules.get("__main__"), "MONET_GAN_COMMAND_LINE", False)
 
 
+# Keras fixes its backend on first import; on a TPU VM only JAX reaches the TPU, so the choice is
+# made here, before anything below (or the caller) imports Keras. A set KERAS_BACKEND wins.
+choose_backend()
 if not _is_command_line():
     _register_keras_objects()

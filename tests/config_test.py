@@ -53,3 +53,37 @@ def test_decay_starts_at_the_configured_fraction_of_the_run():
     assert config_lib.TrainConfig().decay_start_step(6570) == 3285
     assert config_lib.TrainConfig(decay_start_fraction=0.25).decay_start_step(10) == 2
     assert config_lib.TrainConfig(decay_start_fraction=1.0).decay_start_step(7) == 7
+
+
+def _two_t4s():
+    from monet_gan import devices
+
+    return devices.Devices("gpu", count=2, names=("Tesla T4", "Tesla T4"),
+                           compute_capabilities=((7, 5), (7, 5)), memory_bytes=15 * 1024**3)
+
+
+def test_two_t4s_get_a_batch_that_fits_unless_the_user_chose_one():
+    overrides = config_lib.device_overrides(_two_t4s())
+    assert overrides == {"batch_size": 8, "steps_per_execution": 1}
+    config, applied = config_lib.apply_device_overrides(config_lib.TrainConfig(), _two_t4s())
+    assert (config.batch_size, applied) == (8, {"batch_size": 8})
+    chosen = config_lib.TrainConfig(batch_size=16)
+    assert config_lib.apply_device_overrides(chosen, _two_t4s()) == (chosen, {})
+    # A strategy over one of the two GPUs: the batch of one.
+    assert config_lib.device_overrides(_two_t4s(), replicas=1)["batch_size"] == 4
+
+
+def test_tpus_and_cpus_keep_the_recipe():
+    from monet_gan import devices
+
+    assert config_lib.device_overrides(devices.Devices("tpu", count=8, tpu_vm=True)) == {}
+    assert config_lib.device_overrides(devices.Devices("cpu")) == {}
+
+
+def test_steps_per_epoch_is_a_multiple_of_steps_per_execution():
+    assert config_lib.steps_per_epoch_for(7038, 32) == 219
+    assert config_lib.steps_per_epoch_for(7038, 32, steps_per_execution=32) == 224
+    assert config_lib.steps_per_epoch_for(7038, 32, 4, steps_per_epoch=10) == 12
+    assert config_lib.steps_per_epoch_for(3, 4, 32) == 0
+    with pytest.raises(ValueError, match="steps_per_execution .* got 0"):
+        config_lib.steps_per_epoch_for(7038, 32, 0)

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from monet_gan.data import kaggle_input
 from monet_gan.data import pipeline
 from monet_gan.data import sources
 from monet_gan.errors import UserError
@@ -169,7 +170,8 @@ def test_training_dataset_checks_its_arguments(tmp_path):
 
 def test_find_data_dir_searches_the_default_places_and_names_them(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(UserError, match="looked in .*tfrecords, /kaggle/input/gan-getting-started"):
+    monkeypatch.setenv(kaggle_input.INPUT_ENV, str(tmp_path / "input"))
+    with pytest.raises(UserError, match="looked in .*tfrecords, .*input \\(searched 4 levels"):
         sources.find_data_dir()
     for folder in ("monet_jpg", "photo_jpg", "photo_tfrec"):
         (tmp_path / "tfrecords" / folder).mkdir(parents=True)
@@ -270,3 +272,42 @@ def test_tfrecords_in_another_schema_are_refused(tmp_path):
         writer.write(b"not an example")
     with pytest.raises(UserError, match="other.tfrec: records are not in Kaggle's schema"):
         sources.check_source(path)
+
+
+def _competition_tree(folder, kinds=("tfrec", "jpg")):
+    for domain in sources.DOMAINS:
+        for kind in kinds:
+            (folder / f"{domain}_{kind}").mkdir(parents=True)
+    return str(folder)
+
+
+@pytest.mark.parametrize("layout", [
+    ("competitions", "gan-getting-started"),  # Kaggle's current mount.
+    ("gan-getting-started",),  # Notebooks created before the change.
+    ("datasets", "someone", "monet-copy", "data"),  # A re-upload as a dataset, one level deeper.
+])
+def test_find_data_dir_finds_the_competition_under_the_kaggle_input_root(tmp_path, monkeypatch, layout):
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "input"
+    expected = _competition_tree(root.joinpath(*layout), kinds=("jpg",))
+    (root / "datasets" / "someone" / "monet-gan-package").mkdir(parents=True)
+    monkeypatch.setenv(kaggle_input.INPUT_ENV, str(root))
+    assert kaggle_input.input_root() == str(root)
+    assert sources.find_data_dir() == expected
+
+
+def test_kaggle_data_dirs_lists_the_current_layout_first_and_keeps_tfrecords_first(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "input"
+    older = _competition_tree(root / "gan-getting-started")
+    current = _competition_tree(root / "competitions" / "gan-getting-started")
+    other = _competition_tree(root / "datasets" / "a" / "b")
+    assert sources.kaggle_data_dirs(str(root)) == [current, older, other]
+    # Too deep to be an attached input: not searched.
+    _competition_tree(root / "1" / "2" / "3" / "4" / "5")
+    assert len(sources.kaggle_data_dirs(str(root))) == 3
+    monkeypatch.setenv(kaggle_input.INPUT_ENV, str(root))
+    assert sources.find_data_dir() == current
+    _competition_tree(tmp_path / "tfrecords")
+    assert sources.find_data_dir() == "tfrecords"
+    assert sources.kaggle_data_dirs(str(tmp_path / "missing")) == []

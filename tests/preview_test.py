@@ -30,11 +30,12 @@ def test_look_prints_counts_and_saves_a_grid(tmp_path, capsys):
 
 def test_look_without_data_says_where_it_looked(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MONET_GAN_KAGGLE_INPUT", str(tmp_path / "input"))
     exit_code = cli.main(["look"])
     assert exit_code == 2
     error = capsys.readouterr().err
     assert "error: no competition data found; looked in" in error
-    assert "/kaggle/input/gan-getting-started" in error and "download" in error
+    assert f"{tmp_path / 'input'} (searched" in error and "download" in error
     assert not (tmp_path / "look.png").exists()
 
 

@@ -69,3 +69,29 @@ def test_dtype_policy_holds_inside_the_block_only(monkeypatch):
 def test_mixed_precision_rejects_an_unknown_setting():
     with pytest.raises(ValueError, match="'sometimes'"):
         strategy_lib.choose_dtype_policy(tf.distribute.get_strategy(), "sometimes")
+
+
+@pytest.mark.parametrize("capabilities, expected", [
+    ([(7, 5), (7, 5)], "mixed_float16"),  # Kaggle's two T4s.
+    ([(6, 0)], "mixed_float16"),  # P100.
+    ([(8, 0)], "mixed_bfloat16"),  # A100.
+    ([], "mixed_float16"),  # Unknown: float16 works on every GPU with tensor cores or not.
+])
+def test_gpus_train_in_the_half_precision_their_units_have(monkeypatch, capabilities, expected):
+    assert strategy_lib.gpu_half_policy(capabilities) == expected
+    monkeypatch.setattr(tf.config, "list_logical_devices",
+                        lambda kind=None: ["/gpu:0"] if kind == "GPU" else [])
+    monkeypatch.setattr(strategy_lib, "gpu_compute_capabilities", lambda: capabilities)
+    strategy = tf.distribute.get_strategy()
+    assert strategy_lib.choose_dtype_policy(strategy, "auto") == expected
+    assert strategy_lib.choose_dtype_policy(strategy, "on") == expected
+    assert strategy_lib.choose_dtype_policy(strategy, "off") == "float32"
+
+
+def test_a_tpu_the_backend_cannot_reach_is_named():
+    from monet_gan import devices
+
+    tpu = devices.Devices("tpu", count=8, names=("v5litepod-8",), tpu_vm=True)
+    problem = strategy_lib.unreachable_tpu_problem(tpu, backend="tensorflow")
+    assert "v5litepod-8" in problem and "KERAS_BACKEND=jax" in problem
+    assert strategy_lib.unreachable_tpu_problem(devices.Devices("cpu"), backend="tensorflow") is None

@@ -56,6 +56,28 @@ def test_exported_generator_reloads_and_paints_identically(finished_run):
         np.testing.assert_array_equal(variable.numpy(), np.array(average))
 
 
+def _optimizer_steps_of_fit(steps_per_epoch, steps_per_execution, epochs=2):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="dense")], name="tiny")
+    model.compile("sgd", "mse", steps_per_execution=steps_per_execution)
+    data = tf.data.Dataset.from_tensor_slices((np.zeros((8, 2), "float32"), np.zeros((8, 1), "float32")))
+    model.fit(data.batch(2).repeat(), epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0)
+    return int(model.optimizer.iterations.numpy())
+
+
+def test_keras_runs_whole_calls_so_the_epoch_is_rounded_to_them():
+    # Keras walks an epoch in calls of steps_per_execution steps: 219 become 224.
+    assert _optimizer_steps_of_fit(219, 32) == 2 * 224
+    steps = config_lib.steps_per_epoch_for(7038, 32, steps_per_execution=32)
+    assert _optimizer_steps_of_fit(steps, 32) == 2 * steps
+
+
+def test_the_trainer_counts_the_steps_keras_runs(synthetic_data, tmp_path):
+    config = config_lib.TrainConfig.smoke(epochs=2, steps_per_epoch=3, steps_per_execution=2, seed=0)
+    summary = train_lib.train(config, str(tmp_path / "run"), data_dir=synthetic_data, verbose=0)
+    assert summary["steps_per_epoch"] == 4
+    assert summary["steps"] == 2 * 4 == int(summary["model"].schedule_steps["total_steps"].numpy())
+
+
 def test_resuming_with_another_architecture_names_the_mismatch(finished_run, synthetic_data):
     run_dir, _ = finished_run
     config = config_lib.TrainConfig.smoke(epochs=1, image_size=64)

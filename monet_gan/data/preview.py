@@ -6,6 +6,7 @@ A quick check that the data is where the trainer will look and decodes to what i
 import os
 
 from monet_gan import plots
+from monet_gan.data import kaggle_input
 from monet_gan.data import pipeline
 from monet_gan.data import sources
 
@@ -15,7 +16,8 @@ def add_arguments(parser):
         "--data-dir",
         default=None,
         help="folder holding monet_tfrec|monet_jpg and photo_tfrec|photo_jpg "
-        f"(default: the first of {', '.join(sources.DEFAULT_DATA_DIRS)} that does)",
+        f"(default: the first of {', '.join(sources.DEFAULT_DATA_DIRS)} that does, then the "
+        f"competition under {kaggle_input.INPUT_ROOT} or ${kaggle_input.INPUT_ENV})",
     )
     parser.add_argument("--out", default="look.png", help="PNG to write (default: look.png)")
     parser.add_argument(

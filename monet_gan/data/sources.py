@@ -15,10 +15,12 @@ import re
 
 import tensorflow as tf
 
+from monet_gan.data import kaggle_input
 from monet_gan.errors import UserError
 
 IMAGE_SIZE = 256
-DEFAULT_DATA_DIRS = ("tfrecords", "/kaggle/input/gan-getting-started")
+# The project's own copy first; then Kaggle's input root (kaggle_input.py).
+DEFAULT_DATA_DIRS = ("tfrecords",)
 DOMAINS = ("monet", "photo")
 KINDS = ("tfrec", "jpg")  # Kaggle's folders are named <domain>_<kind>.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -45,11 +47,18 @@ def _is_data_dir(directory):
     )
 
 
+def kaggle_data_dirs(root=None):
+    """The competition's data folders under Kaggle's input root, the likeliest first
+    (`kaggle_input.candidate_dirs`)."""
+    return kaggle_input.candidate_dirs(_is_data_dir, root)
+
+
 def find_data_dir(data_dir=None):
     """Returns the directory that holds monet_tfrec|monet_jpg and photo_tfrec|photo_jpg.
 
-    With `data_dir` given, checks that it has this layout; otherwise tries DEFAULT_DATA_DIRS in
-    order. Raises UserError naming the places looked when none fits.
+    With `data_dir` given, checks that it has this layout; otherwise tries DEFAULT_DATA_DIRS,
+    then searches Kaggle's input root (`kaggle_data_dirs`). Raises UserError naming the places
+    looked when none fits.
     """
     layout = "monet_tfrec/ (or monet_jpg/) and photo_tfrec/ (or photo_jpg/)"
     if data_dir is not None:
@@ -62,11 +71,17 @@ def find_data_dir(data_dir=None):
     for candidate in DEFAULT_DATA_DIRS:
         if _is_data_dir(candidate):
             return candidate
+    found = kaggle_data_dirs()
+    if found:
+        return found[0]
     looked = ", ".join(
-        os.path.abspath(place) if "://" not in place else place for place in DEFAULT_DATA_DIRS
+        [os.path.abspath(place) if "://" not in place else place for place in DEFAULT_DATA_DIRS]
+        + [f"{kaggle_input.input_root()} (searched {kaggle_input.SEARCH_DEPTH} levels deep)"]
     )
     raise UserError(
-        f"no competition data found; looked in {looked}. Run `python -m monet_gan download` "
+        f"no competition data found; looked in {looked}. On Kaggle, attach the competition "
+        f"(Add Input -> Competitions -> {kaggle_input.COMPETITION}); elsewhere run "
+        "`python -m monet_gan download` "
         f"(needs a Kaggle API token) or pass --data-dir DIR holding {layout}"
     )
 
@@ -197,7 +212,6 @@ def encoded_images(files, shuffle=False, seed=None, repeat=False):
     if repeat:
         records = records.repeat()
     return records
-
 
 
 # ---------------------------------------------------------------------------------------------

@@ -254,7 +254,7 @@ def add_arguments(parser):
                         "config.json beside it")
     parser.add_argument("--photos", metavar="PATH",
                         help="photo TFRecords, folder or glob (default: the competition photos in "
-                        "tfrecords/ or /kaggle/input/gan-getting-started)")
+                        "tfrecords/, else the competition found under /kaggle/input)")
     parser.add_argument("--out", default="images.zip",
                         help="the zip to write (default: images.zip)")
     parser.add_argument("--batch-size", type=int, default=painting.DEFAULT_BATCH_SIZE,

@@ -1,15 +1,24 @@
-"""What only the Kaggle notebook needs: its time budget, measured before training starts.
+"""What only the Kaggle notebook needs: its time budget, and a previous session's run to resume.
 
-The notebook must finish within Kaggle's limit for a submission (5 hours). It measures how long
-painting images.zip will take with the configured generator, then gives training what is left:
+A notebook run can be submitted only when it took at most 5 hours (a longer run still finishes).
+The notebook measures how long painting images.zip will take with the configured generator, then
+gives training what is left:
 
     budget = notebook_budget(started_at, estimate_generation_seconds(config, photos, count))
+
+Training longer than one session allows is split across sessions: the output of the previous
+version, attached as an input, holds its run folder, which `resume_previous_run` copies back into
+the working directory so the trainer continues from its last checkpoint.
 """
 
 import os
+import re
+import shutil
 import tempfile
 import time
 
+from monet_gan import run_folder
+from monet_gan.data import kaggle_input
 from monet_gan.errors import UserError
 from monet_gan.generation import painting
 from monet_gan.generation import submission
@@ -74,3 +83,66 @@ def notebook_budget(started_at, generation_seconds, time_limit=KAGGLE_TIME_LIMIT
             f"{format_duration(margin)}."
         )
     return budget
+
+
+# Resuming a previous session.
+
+
+def checkpoint_epoch(run_dir):
+    """The epoch of a run folder's latest checkpoint, or 0 when it has none."""
+    state = os.path.join(os.fspath(run_dir), run_folder.CHECKPOINT_DIR, "checkpoint")
+    if not os.path.isfile(state):
+        return 0
+    with open(state) as file:
+        match = re.search(r'model_checkpoint_path: ".*?ckpt-(\d+)"', file.read())
+    return int(match.group(1)) if match else 0
+
+
+def _is_run_folder(path):
+    return os.path.isfile(os.path.join(path, run_folder.CONFIG_FILE)) and checkpoint_epoch(path) > 0
+
+
+def find_previous_runs(input_root=None):
+    """Run folders (config.json and a checkpoint) under Kaggle's input root, furthest trained first."""
+    root = input_root or kaggle_input.input_root()
+    found = kaggle_input.search(root, _is_run_folder, depth=kaggle_input.SEARCH_DEPTH + 1)
+    return sorted(found, key=lambda path: (-checkpoint_epoch(path), path))
+
+
+def resume_previous_run(resume_from, run_dir, input_root=None):
+    """Copies a previous session's run folder into `run_dir` (inputs are read-only); returns its path.
+
+    Args:
+        resume_from: None (start afresh, or continue `run_dir` itself), "auto" (the furthest
+            trained run folder found under the input root, if any) or the path of a run folder.
+        run_dir: the run folder this session trains in.
+        input_root: where "auto" searches; default Kaggle's input root.
+
+    A `run_dir` whose checkpoint is as far as the previous run's, or further, is kept as it is:
+    re-running the notebook in one session must not step back. Returns None when nothing was copied.
+    """
+    if resume_from is None:
+        return None
+    if resume_from == "auto":
+        runs = find_previous_runs(input_root)
+        if not runs:
+            print("no previous run attached: training starts afresh")
+            return None
+        source = runs[0]
+    else:
+        source = os.fspath(resume_from)
+        if not _is_run_folder(source):
+            raise UserError(
+                f"RESUME_FROM={source!r} is not a run folder with a checkpoint (expected "
+                f"{run_folder.CONFIG_FILE} and {run_folder.CHECKPOINT_DIR}/ in it)"
+            )
+    if os.path.abspath(source) == os.path.abspath(run_dir):
+        return None
+    if checkpoint_epoch(run_dir) >= checkpoint_epoch(source):
+        print(f"{run_dir} is already at epoch {checkpoint_epoch(run_dir)}: not replaced by {source}")
+        return None
+    if os.path.exists(run_dir):
+        shutil.rmtree(run_dir)
+    shutil.copytree(source, run_dir)
+    print(f"resuming from {source} (epoch {checkpoint_epoch(run_dir)}), copied to {run_dir}")
+    return source

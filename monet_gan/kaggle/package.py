@@ -9,7 +9,7 @@ to it. The upload folder holds two files: `monet_gan.zip`, the package's sources
 `monet_gan/` at the root of the archive, and `dataset-metadata.json`, which the Kaggle API needs.
 Python imports a package straight from a zip on `sys.path`, and the notebook's set-up cell also
 finds the package when Kaggle has unpacked the archive into a folder; either way it ends up at
-/kaggle/input/<dataset>/.
+/kaggle/input/datasets/<owner>/<slug>/ (or /kaggle/input/<slug>/ in older notebooks).
 """
 
 import json

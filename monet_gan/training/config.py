@@ -1,9 +1,10 @@
 """The one training configuration: defaults are the recommended recipe.
 
 Run it:
-    python -m monet_gan train --data-dir /kaggle/input/gan-getting-started --run-dir runs/main
+    python -m monet_gan train --data-dir /kaggle/input/competitions/gan-getting-started --run-dir runs/main
 
-`TrainConfig()` is the recipe for a Kaggle TPU v3-8 (the notebook's run); `TrainConfig.smoke()`
+`TrainConfig()` is the recipe for a Kaggle TPU (the notebook's run; `device_overrides` adapts
+its batch to GPUs, see docs/kaggle.md); `TrainConfig.smoke()`
 shrinks everything for a CPU smoke run in seconds (tests, the demo). The config is saved as
 `config.json` in the run directory, so a run can always be resumed or exported with the exact
 settings that produced it.
@@ -17,6 +18,7 @@ import tensorflow as tf
 from monet_gan import files
 from monet_gan.networks.generators import ARCHITECTURES as GENERATOR_ARCHITECTURES
 from monet_gan.networks.initializers import NORM_GAMMA_INITS
+from monet_gan.training import memory
 from monet_gan.training.losses import LOSS_KINDS
 
 MIXED_PRECISION_CHOICES = ("auto", "on", "off")
@@ -51,7 +53,8 @@ class TrainConfig:
       - epochs 30: 6,570 steps, sized by arithmetic for Kaggle's 5 hours; a time budget ends it early.
       - diffaugment_policy "color,translation,cutout": the discriminator cannot memorize 300 Monets.
       - ema_decay 0.999: the exported moving average smooths GAN oscillation over ~the last 15% of the run.
-      - mixed_precision "auto": bfloat16 on TPUs and bfloat16 CPUs (2-3x faster), float32 elsewhere.
+      - mixed_precision "auto": bfloat16 on TPUs and bfloat16 CPUs (2-3x faster), float16 on GPUs
+        without bfloat16 (T4, P100), float32 elsewhere.
       - quality_photo_count 256, every epoch: a FID/KID curve that keeps the best epoch's generator.
     """
 
@@ -217,3 +220,59 @@ class TrainConfig:
             for field in ARCHITECTURE_FIELDS
             if getattr(self, field) != getattr(other, field)
         ]
+
+
+# What a device may change in the recipe: the fields `device_overrides` returns.
+DEVICE_FIELDS = ("batch_size", "steps_per_execution")
+
+
+def device_overrides(machine, config=None, replicas=None):
+    """The recipe's values for this machine's accelerator, as a dict of TrainConfig fields.
+
+    `machine` is a `monet_gan.devices.Devices`. TPUs and CPUs keep the recipe. On GPUs the global
+    batch is the largest per-GPU batch whose estimated step memory (`memory.estimate_step_memory`
+    under the policy the GPUs train in) fits each GPU's memory with room to spare, times the
+    GPUs: 4 per 15 GB T4 at 256 px with ResNet-9 in mixed_float16, 8 for Kaggle's two T4s.
+    Several GPUs train with MirroredStrategy, which takes one step per call (keras#19246).
+    `replicas` (default: every GPU) is how many of them share the global batch.
+    """
+    if machine.kind != "gpu":
+        return {}
+    config = config or TrainConfig()
+    if config.mixed_precision == "off":
+        policy = "float32"
+    else:
+        policy = "mixed_bfloat16" if machine.has_bfloat16 else "mixed_float16"
+    per_replica = memory.largest_batch_per_replica(config, machine.memory_bytes, policy) or 1
+    return {"batch_size": per_replica * (replicas or machine.count), "steps_per_execution": 1}
+
+
+def apply_device_overrides(config, machine, replicas=None):
+    """`config` with `device_overrides` applied to the fields still at the recipe's defaults.
+
+    A field that differs from TrainConfig()'s default was set by the user and is kept. Returns
+    (config, the overrides applied).
+    """
+    defaults = TrainConfig()
+    applied = {
+        field: value for field, value in device_overrides(machine, config, replicas).items()
+        if getattr(config, field) == getattr(defaults, field) and getattr(config, field) != value
+    }
+    return (config.replace(**applied) if applied else config), applied
+
+
+def steps_per_epoch_for(photo_count, batch_size, steps_per_execution=1, steps_per_epoch=None):
+    """The train steps of one epoch: the one number the schedule, time budget and Keras all count.
+
+    An epoch is one pass over the photos (`photo_count // batch_size`) unless `steps_per_epoch`
+    is given, rounded up to a multiple of `steps_per_execution`: Keras runs whole calls of that
+    many steps, so 219 steps at 32 per call are 224 steps whatever the loop was told.
+    """
+    for name, value in (("photo_count", photo_count), ("batch_size", batch_size),
+                        ("steps_per_execution", steps_per_execution)):
+        if not isinstance(value, int) or value < (0 if name == "photo_count" else 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    steps = steps_per_epoch or photo_count // batch_size
+    if steps == 0:
+        return 0
+    return -(-steps // steps_per_execution) * steps_per_execution

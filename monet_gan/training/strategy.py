@@ -13,6 +13,7 @@ import re
 import keras
 import tensorflow as tf
 
+from monet_gan import devices
 from monet_gan.errors import UserError
 
 STRATEGY_CHOICES = ("auto", "tpu", "multiworker", "gpus", "cpu")
@@ -60,6 +61,40 @@ def _parse_tf_config():
     return tf_config
 
 
+def unreachable_tpu_problem(machine=None, backend=None):
+    """Why this machine's TPU cannot be used from the Keras backend in use, or None when it can.
+
+    Kaggle's TPU VM image has tensorflow-cpu, which sees no TPU, and jax[tpu], which does. Training
+    on the host CPU beside an idle TPU would take days, so the mismatch is an error, not a fallback.
+    """
+    if machine is None:
+        if not devices.is_tpu_vm():  # Cheap file probes first: no nvidia-smi on every call.
+            return None
+        machine = devices.detect()
+    if not machine.has_tpu:
+        return None
+    backend = backend or keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        if any(device.platform == "tpu" for device in jax.devices()):
+            return None
+        found = ", ".join(sorted({device.platform for device in jax.devices()}))
+        return (
+            f"This machine has a TPU ({machine.describe()}) but JAX sees only {found} devices: "
+            "jax[tpu] and libtpu are missing, or another process holds the TPU. Restart the "
+            "session (Run -> Restart & clear outputs) so that nothing else uses it."
+        )
+    if tf.config.list_physical_devices("TPU") or os.environ.get("TPU_NAME"):
+        return None
+    return (
+        f"This machine has a TPU ({machine.describe()}) but Keras runs on the {backend} backend, "
+        "which cannot reach it here (Kaggle's TPU image has tensorflow-cpu). Set "
+        "KERAS_BACKEND=jax before anything imports keras: restart the kernel and import "
+        "monet_gan first (it chooses JAX on a TPU VM), or run `KERAS_BACKEND=jax python -m monet_gan ...`."
+    )
+
+
 def get_strategy(kind="auto", verbose=True):
     """Returns the tf.distribute strategy for this machine.
 
@@ -71,6 +106,9 @@ def get_strategy(kind="auto", verbose=True):
     """
     if kind not in STRATEGY_CHOICES:
         raise ValueError(f"Unknown strategy {kind!r}; expected one of {STRATEGY_CHOICES}.")
+    problem = unreachable_tpu_problem() if kind in ("auto", "tpu") else None
+    if problem:
+        raise UserError(problem)
     strategy = None
     gpus = tf.config.list_physical_devices("GPU")
     if kind in ("auto", "tpu"):
@@ -133,20 +171,57 @@ def on_bfloat16_cpu(strategy):
     )
 
 
-def choose_dtype_policy(strategy, setting="auto"):
-    """The Keras dtype policy a run trains under: "mixed_bfloat16" or "float32".
+def gpu_compute_capabilities():
+    """(major, minor) of every GPU TensorFlow sees; GPUs that do not report one are left out."""
+    capabilities = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        if capability:
+            capabilities.append(tuple(capability))
+    return capabilities
 
-    "on" chooses mixed_bfloat16, "off" float32, and "auto" mixed_bfloat16 where it is fast: on
-    TPUs, whose matrix units compute in bfloat16 without the loss scaling float16 needs, and on
-    CPUs with native bfloat16 instructions (AVX512_BF16, AMX) when no GPU is visible, where a
-    128 px ResNet CycleGAN step measured 2.1x faster than in float32. GPUs keep float32:
-    Kaggle's P100 and T4 have no bfloat16 units. Either way the networks keep normalization
-    statistics, losses and the generators' outputs in float32.
+
+def gpu_half_policy(capabilities):
+    """"mixed_bfloat16" on GPUs that all compute in bfloat16 (compute 8.0+), else "mixed_float16".
+
+    T4 (7.5) and P100 (6.0), Kaggle's GPUs, have float16 units but no bfloat16 ones; float16's
+    narrow range needs loss scaling in the train step.
+    """
+    if capabilities and min(capabilities) >= devices.BFLOAT16_COMPUTE_CAPABILITY:
+        return "mixed_bfloat16"
+    return "mixed_float16"
+
+
+def _on_jax_tpu():
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return jax.default_backend() == "tpu"
+
+
+def choose_dtype_policy(strategy, setting="auto"):
+    """The Keras dtype policy a run trains under: "mixed_bfloat16", "mixed_float16" or "float32".
+
+    "off" chooses float32; "on" and "auto" a mixed policy: on GPUs the one their units compute
+    fast (`gpu_half_policy`: mixed_float16 on Kaggle's T4 and P100, with about half the
+    activation memory of float32 and the T4's tensor cores), elsewhere mixed_bfloat16. "auto"
+    keeps float32 where half precision is not faster: it is mixed on GPUs, on TPUs (bfloat16
+    matrix units, no loss scaling needed) and on CPUs with native bfloat16 instructions
+    (AVX512_BF16, AMX), where a 128 px ResNet CycleGAN step measured 2.1x faster than in
+    float32. Either way the networks keep normalization statistics, losses and the generators'
+    outputs in float32.
     """
     if setting not in ("auto", "on", "off"):
         raise ValueError(f"setting must be 'auto', 'on' or 'off', got {setting!r}")
-    enabled = setting == "on" or (setting == "auto" and (is_tpu(strategy) or on_bfloat16_cpu(strategy)))
-    return "mixed_bfloat16" if enabled else "float32"
+    if setting == "off":
+        return "float32"
+    on_gpus = not is_tpu(strategy) and bool(tf.config.list_logical_devices("GPU"))
+    if on_gpus:
+        return gpu_half_policy(gpu_compute_capabilities())
+    if setting == "on" or is_tpu(strategy) or _on_jax_tpu() or on_bfloat16_cpu(strategy):
+        return "mixed_bfloat16"
+    return "float32"
 
 
 @contextlib.contextmanager

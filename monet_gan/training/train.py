@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from monet_gan import devices
 from monet_gan import files
 from monet_gan import plots
 from monet_gan import run_folder
@@ -215,13 +216,21 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
     # Time budget: the clock starts now, so set-up and compilation count against it.
     deadline = None if time_budget is None else time.monotonic() + time_budget_lib.parse_duration(time_budget)
     strategy = strategy or strategy_lib.get_strategy()
+    if not strategy_lib.is_tpu(strategy):
+        # The GPU recipe (a batch that fits the GPUs) for the fields the caller left at the defaults.
+        machine = devices.detect()
+        config, applied = config_lib.apply_device_overrides(config, machine, strategy.num_replicas_in_sync)
+        if applied:
+            print(f"recipe for {machine.describe()}: {applied} (set these fields to choose otherwise)")
     strategy_lib.check_global_batch(config.batch_size, strategy)
     strategy_lib.check_steps_per_execution(config.steps_per_execution, strategy)
     prepare_run_dir(run_dir, config)
 
     photo_source, monet_source = resolve_sources(data_dir, photo_source, monet_source)
     photo_count = sources.count_images(photo_source)
-    steps_per_epoch = config.steps_per_epoch or photo_count // config.batch_size
+    steps_per_epoch = config_lib.steps_per_epoch_for(
+        photo_count, config.batch_size, config.steps_per_execution, config.steps_per_epoch
+    )
     if steps_per_epoch == 0:
         raise UserError(
             f"Only {photo_count} photos in {photo_source}: fewer than one batch of {config.batch_size}."
@@ -291,8 +300,8 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
 # Command line.
 
 def add_arguments(parser):
-    parser.add_argument("--data-dir", help="Kaggle-layout data directory (default: look in tfrecords/ "
-                        "and /kaggle/input/gan-getting-started)")
+    parser.add_argument("--data-dir", help="Kaggle-layout data directory (default: tfrecords/, else "
+                        "the competition found under /kaggle/input)")
     parser.add_argument("--photos", help="photo source instead of --data-dir: folder, TFRecords or glob")
     parser.add_argument("--monets", help="Monet source instead of --data-dir: folder, TFRecords or glob")
     parser.add_argument("--run-dir", required=True, help="where checkpoints, exports and plots go")
