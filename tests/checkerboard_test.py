@@ -70,3 +70,28 @@ def test_real_monets_and_photos_score_alike_and_a_grid_stands_out(shared_data):
     monet_db = checkerboard.score_images(monets)
     assert abs(checkerboard.score_images(photos) - monet_db) < 3.0
     assert checkerboard.score_images(with_grid(photos, amplitude=2.0, period=2)) > monet_db + 20.0
+
+
+@pytest.mark.real_data
+def test_untrained_transposed_generators_paint_a_grid_and_resize_convolutions_do_not(shared_data):
+    # Odena et al.'s observation, measured: the uneven overlap of stride-2 transposed convolutions
+    # paints a grid from the first step, before any training could add or remove one.
+    import keras
+
+    from monet_gan.networks import generators
+
+    paths = sorted(glob.glob(os.path.join(shared_data, "photo_jpg", "*.jpg")))[:16]
+    photos = np.stack([np.asarray(Image.open(path).resize((64, 64), Image.BILINEAR)) for path in paths])
+    photo_db = checkerboard.score_images(photos.astype(np.float64))
+    scores = {}
+    for upsampling in ("transposed", "nearest"):
+        scores[upsampling] = []
+        for seed in (0, 1):
+            keras.utils.set_random_seed(seed)
+            generator = generators.build_generator(
+                "resnet", image_size=64, filters=16, num_residual_blocks=3, upsampling=upsampling
+            )
+            paintings = (np.asarray(generator(photos.astype("float32") / 127.5 - 1.0)) + 1.0) * 127.5
+            scores[upsampling].append(checkerboard.score_images(paintings))
+    assert np.mean(scores["transposed"]) > photo_db + 8.0, scores
+    assert np.mean(scores["nearest"]) < photo_db + 3.0, scores

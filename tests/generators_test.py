@@ -156,3 +156,35 @@ def test_build_from_config_follows_the_config_and_takes_the_name():
     assert model.input_shape == (None, config.image_size, config.image_size, 3)
     assert model.count_params() == expected.count_params()
     assert not [layer for layer in model.layers if "dropout" in layer.name]
+
+
+@pytest.mark.parametrize("architecture", generators.ARCHITECTURES)
+@pytest.mark.parametrize("upsampling", ["nearest", "bilinear"])
+def test_resize_convolution_generators_keep_the_shapes_and_name_every_layer(architecture, upsampling):
+    model = generators.build_generator(
+        architecture, image_size=32, filters=4, num_residual_blocks=1, upsampling=upsampling
+    )
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    assert tuple(model(images).shape) == (2, 32, 32, 3)
+    names = [layer.name for layer in model.layers]
+    assert not any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in model.layers)
+    assert "up_1_resize" in names and "up_1_pad" in names and "up_1_conv" in names
+    resize = model.get_layer("up_1_resize")
+    assert resize.interpolation == upsampling
+    transposed = generators.build_generator(architecture, image_size=32, filters=4, num_residual_blocks=1)
+    assert any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in transposed.layers)
+
+
+def test_a_resize_convolution_generator_saves_and_loads(tmp_path):
+    model = generators.build_generator("resnet", image_size=32, filters=4, num_residual_blocks=1,
+                                       upsampling="nearest")
+    path = str(tmp_path / "generator.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    images = np.random.default_rng(1).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(model(images)), atol=1e-6)
+
+
+def test_an_unknown_upsampling_is_refused_with_its_value():
+    with pytest.raises(ValueError, match="upsampling must be one of .*'pixel_shuffle'"):
+        generators.build_generator("resnet", image_size=32, filters=4, upsampling="pixel_shuffle")

@@ -8,6 +8,11 @@ Two architectures:
     c7s1-3, with reflection padding and instance normalization. 11,383,427 parameters with
     9 residual blocks at 64 filters.
 
+Both upsample with stride-2 transposed convolutions by default, as the tutorial and the paper do,
+or with resize-convolutions (`upsampling="nearest"` or `"bilinear"`: a resize by 2, then a
+stride-1 convolution), which cannot paint the checkerboard that transposed convolutions leave
+where their windows overlap unevenly (Odena, Dumoulin and Olah, 2016); see metrics/checkerboard.py.
+
 Convolutions followed by a normalization have no bias, since the normalization's beta takes
 its place. Every output passes through a float32 tanh so that mixed-precision training
 (bfloat16 on TPU) still returns float32 images.
@@ -22,6 +27,15 @@ from monet_gan.networks import initializers
 from monet_gan.networks import layers
 
 ARCHITECTURES = ("unet", "resnet")
+# "transposed": stride-2 transposed convolutions (the tutorial's, and what its weights need);
+# "nearest" / "bilinear": resize-convolution with that interpolation.
+UPSAMPLINGS = ("transposed", "nearest", "bilinear")
+
+
+def check_upsampling(upsampling):
+    """Raises ValueError unless `upsampling` names one of UPSAMPLINGS."""
+    if upsampling not in UPSAMPLINGS:
+        raise ValueError(f"upsampling must be one of {UPSAMPLINGS}, got upsampling={upsampling!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -61,8 +75,38 @@ def apply_downsample_block(
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def apply_upsample_block(x, filters, name, kernel_size=4, dropout_rate=0.0, norm_gamma_init="ones"):
-    """Doubles the height and width: stride-2 transposed convolution, instance norm, ReLU.
+def apply_upsampling_convolution(x, filters, name, kernel_size, upsampling, use_bias=False):
+    """Doubles the height and width with learned weights, as `upsampling` says.
+
+    "transposed" is one stride-2 transposed convolution. "nearest" and "bilinear" resize by 2
+    first, then apply a reflection-padded stride-1 convolution of odd size (kernel_size, or one
+    less when it is even, so that the window is centred on the resized grid).
+
+    Args:
+        x: input tensor (batch, height, width, channels).
+        filters: number of output channels.
+        name: prefix of the layer names (`<name>_conv`, and `<name>_resize`, `<name>_pad`).
+        kernel_size: the transposed convolution's size.
+        upsampling: one of UPSAMPLINGS.
+        use_bias: whether the convolution has a bias (not before a normalization).
+    """
+    if upsampling == "transposed":
+        return keras.layers.Conv2DTranspose(
+            filters, kernel_size, strides=2, padding="same", use_bias=use_bias,
+            kernel_initializer=conventions.kernel_initializer(), name=f"{name}_conv",
+        )(x)
+    x = keras.layers.UpSampling2D(2, interpolation=upsampling, name=f"{name}_resize")(x)
+    size = kernel_size if kernel_size % 2 else kernel_size - 1
+    x = layers.ReflectionPadding2D(size // 2, name=f"{name}_pad")(x)
+    return keras.layers.Conv2D(
+        filters, size, padding="valid", use_bias=use_bias,
+        kernel_initializer=conventions.kernel_initializer(), name=f"{name}_conv",
+    )(x)
+
+
+def apply_upsample_block(x, filters, name, kernel_size=4, dropout_rate=0.0, norm_gamma_init="ones",
+                         upsampling="transposed"):
+    """Doubles the height and width: an upsampling convolution, instance norm, ReLU.
 
     Args:
         x: input tensor (batch, height, width, channels).
@@ -72,16 +116,9 @@ def apply_upsample_block(x, filters, name, kernel_size=4, dropout_rate=0.0, norm
         dropout_rate: fraction of activations dropped during training after the
             normalization; 0 adds no Dropout layer at all.
         norm_gamma_init: "ones" or "tutorial" (see initializers.py).
+        upsampling: one of UPSAMPLINGS (see `apply_upsampling_convolution`).
     """
-    x = keras.layers.Conv2DTranspose(
-        filters,
-        kernel_size,
-        strides=2,
-        padding="same",
-        use_bias=False,
-        kernel_initializer=conventions.kernel_initializer(),
-        name=f"{name}_conv",
-    )(x)
+    x = apply_upsampling_convolution(x, filters, name, kernel_size, upsampling)
     x = conventions.instance_norm(f"{name}_norm", norm_gamma_init)(x)
     if dropout_rate > 0:
         x = keras.layers.Dropout(dropout_rate, name=f"{name}_dropout")(x)
@@ -114,21 +151,18 @@ def apply_residual_block(x, filters, name, norm_gamma_init="ones"):
     return keras.layers.Add(name=f"{name}_add")([shortcut, x])
 
 
-def apply_output_block(x, name, kernel_size, transposed):
+def apply_output_block(x, name, kernel_size, upsampling=None):
     """Maps features to 3 channels and squashes them into [-1, 1] with a float32 tanh.
 
     Args:
         x: input tensor (batch, height, width, channels).
         name: prefix of the block's layer names (`<name>_conv`, `<name>_tanh`).
         kernel_size: convolution size (4 for the U-Net's last upsampling, 7 for c7s1-3).
-        transposed: True for the U-Net's stride-2 transposed convolution, False for the
-            ResNet generator's reflection-padded stride-1 convolution.
+        upsampling: one of UPSAMPLINGS for the U-Net, whose last block also doubles the size;
+            None for the ResNet generator's reflection-padded stride-1 convolution.
     """
-    if transposed:
-        x = keras.layers.Conv2DTranspose(
-            3, kernel_size, strides=2, padding="same",
-            kernel_initializer=conventions.kernel_initializer(), name=f"{name}_conv",
-        )(x)
+    if upsampling is not None:
+        x = apply_upsampling_convolution(x, 3, name, kernel_size, upsampling, use_bias=True)
     else:
         x = layers.ReflectionPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
         x = keras.layers.Conv2D(
@@ -145,7 +179,8 @@ def apply_output_block(x, name, kernel_size, transposed):
 
 
 def unet_generator(
-    image_size=256, filters=64, dropout_rate=0.5, name="unet_generator", norm_gamma_init="ones"
+    image_size=256, filters=64, dropout_rate=0.5, name="unet_generator", norm_gamma_init="ones",
+    upsampling="transposed",
 ):
     """Kaggle's tutorial U-Net: log2(image_size) downsamplings to 1x1 and back up.
 
@@ -160,6 +195,7 @@ def unet_generator(
         name: model name.
         norm_gamma_init: "ones" (gamma 1: every norm starts as a true normalizer) or
             "tutorial" (N(0, 0.02), Kaggle's tutorial); see initializers.py.
+        upsampling: one of UPSAMPLINGS: "transposed" (the tutorial's) or a resize-convolution.
     """
     conventions.check_positive_int(image_size, "image_size")
     if image_size < 8 or image_size & (image_size - 1):
@@ -171,6 +207,7 @@ def unet_generator(
     conventions.check_dropout_rate(dropout_rate)
     conventions.check_name(name)
     initializers.check_norm_gamma_init(norm_gamma_init)
+    check_upsampling(upsampling)
 
     depth = int(math.log2(image_size))
     down_filters = [filters * min(2**index, 8) for index in range(depth)]
@@ -189,14 +226,16 @@ def unet_generator(
         x = apply_upsample_block(
             x, block_filters, name=f"up_{index + 1}",
             dropout_rate=dropout_rate if index < 3 else 0.0, norm_gamma_init=norm_gamma_init,
+            upsampling=upsampling,
         )
         x = keras.layers.Concatenate(name=f"up_{index + 1}_concat")([x, skip])
-    outputs = apply_output_block(x, name="output", kernel_size=4, transposed=True)
+    outputs = apply_output_block(x, name="output", kernel_size=4, upsampling=upsampling)
     return keras.Model(inputs, outputs, name=name)
 
 
 def resnet_generator(
-    image_size=256, filters=64, num_residual_blocks=9, name="resnet_generator", norm_gamma_init="ones"
+    image_size=256, filters=64, num_residual_blocks=9, name="resnet_generator", norm_gamma_init="ones",
+    upsampling="transposed",
 ):
     """The CycleGAN paper's generator: c7s1-f, d2f, d4f, R4f x N, u2f, uf, c7s1-3.
 
@@ -208,6 +247,7 @@ def resnet_generator(
         name: model name.
         norm_gamma_init: "ones" (gamma 1: every norm starts as a true normalizer) or
             "tutorial" (N(0, 0.02), Kaggle's tutorial); see initializers.py.
+        upsampling: one of UPSAMPLINGS: "transposed" (the paper's) or a resize-convolution.
     """
     conventions.check_positive_int(image_size, "image_size")
     if image_size % 4:
@@ -218,6 +258,7 @@ def resnet_generator(
     conventions.check_positive_int(num_residual_blocks, "num_residual_blocks")
     conventions.check_name(name)
     initializers.check_norm_gamma_init(norm_gamma_init)
+    check_upsampling(upsampling)
 
     inputs = keras.Input(shape=(image_size, image_size, 3), name="input_image")
     x = layers.ReflectionPadding2D(3, name="stem_pad")(inputs)
@@ -239,9 +280,9 @@ def resnet_generator(
     for index in (1, 2):
         x = apply_upsample_block(
             x, filters * 2 ** (2 - index), name=f"up_{index}", kernel_size=3,
-            norm_gamma_init=norm_gamma_init,
+            norm_gamma_init=norm_gamma_init, upsampling=upsampling,
         )
-    outputs = apply_output_block(x, name="output", kernel_size=7, transposed=False)
+    outputs = apply_output_block(x, name="output", kernel_size=7)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -253,6 +294,7 @@ def build_generator(
     dropout_rate=0.5,
     name="generator",
     norm_gamma_init="ones",
+    upsampling="transposed",
 ):
     """Builds the generator named by `architecture`: "unet" or "resnet".
 
@@ -271,6 +313,8 @@ def build_generator(
         norm_gamma_init: "ones" (the default: gamma 1, beta 0, so every norm starts as a true
             normalizer and the untrained generator's output has contrast) or "tutorial"
             (N(0, 0.02) gamma, Kaggle's tutorial); see initializers.py.
+        upsampling: "transposed" (the default: stride-2 transposed convolutions, as the tutorial
+            and the paper) or "nearest" / "bilinear" (resize-convolution); see UPSAMPLINGS.
     """
     if architecture not in ARCHITECTURES:
         raise ValueError(
@@ -280,10 +324,15 @@ def build_generator(
     conventions.check_positive_int(num_residual_blocks, "num_residual_blocks")
     conventions.check_dropout_rate(dropout_rate)
     initializers.check_norm_gamma_init(norm_gamma_init)
+    check_upsampling(upsampling)
     if architecture == "unet":
-        return unet_generator(image_size, filters, dropout_rate, name=name, norm_gamma_init=norm_gamma_init)
+        return unet_generator(
+            image_size, filters, dropout_rate, name=name, norm_gamma_init=norm_gamma_init,
+            upsampling=upsampling,
+        )
     return resnet_generator(
-        image_size, filters, num_residual_blocks, name=name, norm_gamma_init=norm_gamma_init
+        image_size, filters, num_residual_blocks, name=name, norm_gamma_init=norm_gamma_init,
+        upsampling=upsampling,
     )
 
 
@@ -295,7 +344,7 @@ def build_from_config(config, name):
 
     Args:
         config: an object with the fields `generator`, `image_size`, `generator_filters`,
-            `num_residual_blocks`, `dropout_rate` and `norm_gamma_init`, such as
+            `num_residual_blocks`, `dropout_rate`, `norm_gamma_init` and `upsampling`, such as
             `training.config.TrainConfig`.
         name: model name, e.g. "photo_to_monet".
     """
@@ -307,4 +356,5 @@ def build_from_config(config, name):
         dropout_rate=config.dropout_rate,
         name=name,
         norm_gamma_init=config.norm_gamma_init,
+        upsampling=config.upsampling,
     )

@@ -312,6 +312,9 @@ def add_arguments(parser):
     parser.add_argument("--image-size", type=int)
     parser.add_argument("--batch-size", type=int, help="global batch size (all replicas together)")
     parser.add_argument("--generator", choices=config_lib.GENERATOR_ARCHITECTURES)
+    parser.add_argument("--upsampling", choices=config_lib.UPSAMPLINGS,
+                        help="the generators' upsampling: transposed convolutions (default) or "
+                        "resize-convolution (nearest, bilinear), which leaves no checkerboard")
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--strategy", default="auto", choices=strategy_lib.STRATEGY_CHOICES)
@@ -330,7 +333,8 @@ def config_from_args(args):
         config = config_lib.TrainConfig.from_json(args.config)
     return config.replace(
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, image_size=args.image_size,
-        batch_size=args.batch_size, generator=args.generator, learning_rate=args.learning_rate,
+        batch_size=args.batch_size, generator=args.generator, upsampling=args.upsampling,
+        learning_rate=args.learning_rate,
         seed=args.seed, steps_per_execution=args.steps_per_execution,
     )
 
