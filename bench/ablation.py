@@ -18,6 +18,12 @@ trajectory:
   diffaugment  DiffAugment on:  raw = "+DiffAugment", EMA = the recipe (both)
   hinge        the recipe with the hinge loss instead of LSGAN
   soft_labels  the recipe with one-sided soft real labels (0.9)
+  resize_conv  the recipe with resize-convolution upsampling (nearest, then a stride-1 convolution)
+               instead of transposed convolutions
+
+Every run also logs the quality curve (FID and KID of fixed paintings per epoch, log.csv), and
+every painted zip is measured for the checkerboard of stride-2 upsampling (metrics/checkerboard.py),
+as its excess in dB over the Monets sent through the same round trip.
 
 Scores are given twice: against the Monets as they are (256 px), and against the Monets sent
 through the same 64 px -> 256 px round trip as the paintings, which takes the blur of the low
@@ -58,8 +64,10 @@ from monet_gan import run_folder  # noqa: E402
 from monet_gan.data import pipeline  # noqa: E402
 from monet_gan.data import sources  # noqa: E402
 from monet_gan.generation import submission  # noqa: E402
+from monet_gan.metrics import checkerboard  # noqa: E402
 from monet_gan.metrics import features  # noqa: E402
 from monet_gan.metrics import mifid  # noqa: E402
+from monet_gan.metrics import quality  # noqa: E402
 from monet_gan.training import config as config_lib  # noqa: E402
 from monet_gan.training import train as train_lib  # noqa: E402
 
@@ -75,6 +83,7 @@ TRAININGS = {
     "diffaugment": dict(),
     "hinge": dict(loss="hinge"),
     "soft_labels": dict(real_label=0.9),
+    "resize_conv": dict(upsampling="nearest"),
 }
 # The name each (training, generator) pair goes by in the tables.
 SETTING_NAMES = {
@@ -86,10 +95,13 @@ SETTING_NAMES = {
     ("hinge", "ema"): "recipe, hinge",
     ("soft_labels", "raw"): "+DiffAugment, soft labels",
     ("soft_labels", "ema"): "recipe, soft labels",
+    ("resize_conv", "raw"): "+DiffAugment, resize-conv",
+    ("resize_conv", "ema"): "recipe, resize-conv",
 }
 DEFAULT_RUNS = ["plain:0", "diffaugment:0", "plain:1", "diffaugment:1", "plain:2", "diffaugment:2",
                 "hinge:0", "soft_labels:0"]
-METRIC_COLUMNS = ("fid", "kid", "memorization_distance", "fid_64", "kid_64", "memorization_distance_64")
+METRIC_COLUMNS = ("fid", "kid", "memorization_distance", "fid_64", "kid_64", "memorization_distance_64",
+                  "checkerboard_db", "checkerboard_excess_db")
 
 
 def recipe_ema_horizon_fraction():
@@ -154,15 +166,21 @@ class Scorer:
         if not os.path.exists(round_trip):
             submission.write_submission(unchanged_model(args.image_size), photos=monets, out=round_trip,
                                         limit=300, verbose=False)
-        self.real["_64"] = mifid.extract_features(round_trip, self.network, progress=False)
+        # The checkerboard reference is the Monets through the same resize and JPEG encoding.
+        meter = checkerboard.CheckerboardMeter()
+        self.real["_64"] = mifid.extract_features(round_trip, self.network, progress=False, meter=meter)
+        self.real_checkerboard_db = meter.result()
 
     def score(self, zip_path):
-        generated = mifid.extract_features(zip_path, self.network, progress=False)
+        meter = checkerboard.CheckerboardMeter()
+        generated = mifid.extract_features(zip_path, self.network, progress=False, meter=meter)
         result = {}
         for suffix, real in self.real.items():
             metrics = mifid.metrics_from_features(generated, real)
             for name in ("fid", "kid", "memorization_distance"):
                 result[name + suffix] = metrics[name]
+        result["checkerboard_db"] = meter.result()
+        result["checkerboard_excess_db"] = meter.result() - self.real_checkerboard_db
         return result
 
 
@@ -190,7 +208,11 @@ def train_and_score(training, seed, args, scorer, paths):
     config = base_config(args, seed).replace(**TRAININGS[training])
     keras.utils.set_random_seed(seed)
     start = time.perf_counter()
-    train_lib.train(config, run_dir, photo_source=paths["training"], monet_source=paths["monets"], verbose=0)
+    # The quality curve logs FID and KID per epoch (quality.png's numbers in log.csv).
+    curve = quality.quality_callback(config, paths["training"], paths["monets"], run_dir,
+                                     feature_weights=args.weights)
+    train_lib.train(config, run_dir, photo_source=paths["training"], monet_source=paths["monets"], verbose=0,
+                    callbacks=[curve] if curve else [])
     seconds = time.perf_counter() - start
     keras.backend.clear_session()
     log = last_log_row(run_dir)
@@ -251,7 +273,7 @@ def summary_rows(rows):
 
 def format_tables(rows, summary):
     header = (f"{'setting':<28} {'seed':>4} {'train s':>7} {'FID':>7} {'KID':>7} {'mem d':>6} "
-              f"{'FID@64':>7} {'KID@64':>7} {'D real':>6} {'D fake':>6}")
+              f"{'FID@64':>7} {'KID@64':>7} {'grid dB':>7} {'D real':>6} {'D fake':>6}")
     lines = ["Per run (SqueezeNet proxy features: NOT MiFID; D accuracies: Monet discriminator of the last epoch)",
              header, "-" * len(header)]
     for row in rows:
@@ -260,17 +282,19 @@ def format_tables(rows, summary):
         lines.append(
             f"{row['setting']:<28} {row['seed']:>4} {row['train_seconds']:>7.0f} {row['fid']:>7.2f} "
             f"{row['kid']:>7.2f} {row['memorization_distance']:>6.3f} {row['fid_64']:>7.2f} "
-            f"{row['kid_64']:>7.2f} {accuracies}"
+            f"{row['kid_64']:>7.2f} {row['checkerboard_excess_db']:>7.1f} {accuracies}"
         )
-    lines += ["", "Mean +- standard deviation over seeds",
-              f"{'setting':<28} {'seeds':>5} {'FID':>15} {'KID':>13} {'FID@64':>15} {'KID@64':>13}"]
+    lines += ["", "Mean +- standard deviation over seeds (grid dB: checkerboard excess over the Monets)",
+              f"{'setting':<28} {'seeds':>5} {'FID':>15} {'KID':>13} {'FID@64':>15} {'KID@64':>13} "
+              f"{'grid dB':>13}"]
     for entry in summary:
         lines.append(
             f"{entry['setting']:<28} {entry['seeds']:>5} "
             f"{entry['fid']:>7.2f} +- {entry['fid_std']:<4.2f} "
             f"{entry['kid']:>5.2f} +- {entry['kid_std']:<4.2f} "
             f"{entry['fid_64']:>7.2f} +- {entry['fid_64_std']:<4.2f} "
-            f"{entry['kid_64']:>5.2f} +- {entry['kid_64_std']:<4.2f}"
+            f"{entry['kid_64']:>5.2f} +- {entry['kid_64_std']:<4.2f} "
+            f"{entry['checkerboard_excess_db']:>5.1f} +- {entry['checkerboard_excess_db_std']:<4.1f}"
         )
     return "\n".join(lines)
 
