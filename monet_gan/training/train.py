@@ -17,6 +17,7 @@ from monet_gan import run_folder
 from monet_gan.data import pipeline
 from monet_gan.data import sources
 from monet_gan.errors import UserError
+from monet_gan.training import checkpoints
 from monet_gan.training import config as config_lib
 from monet_gan.training import cyclegan
 from monet_gan.training import strategy as strategy_lib
@@ -178,15 +179,27 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
     )
 
     total_steps = config.epochs * steps_per_epoch
+    backend = keras.backend.backend()
+    checkpoint_dir = os.path.join(run_dir, run_folder.CHECKPOINT_DIR)
+    checkpoints.check_backend(checkpoint_dir, backend)
     with strategy.scope(), strategy_lib.dtype_policy(strategy, config.mixed_precision) as policy:
         model = cyclegan.CycleGAN(config)
         model.compile(total_steps, config.steps_per_execution, config.jit_compile)
-        epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        checkpoint = make_checkpoint(model, epoch_variable)
+        if backend == "tensorflow":
+            epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+            checkpoint = make_checkpoint(model, epoch_variable)
+        else:
+            epoch_variable = keras.Variable(0, dtype="int32", trainable=False, name="epoch")
     print(f"networks compute in {policy} (mixed_precision={config.mixed_precision!r})")
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, run_folder.CHECKPOINT_DIR), max_to_keep=2)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    if backend == "tensorflow":
+        manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=2)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    else:
+        # tf.train.Checkpoint cannot hold JAX variables: NumPy arrays instead (checkpoints.py).
+        manager = checkpoints.ArrayCheckpointManager(model, epoch_variable, checkpoint_dir, max_to_keep=2)
+        if manager.latest_checkpoint:
+            manager.restore()
     if deadline is None:
         # Without a budget the configured epochs decide the schedule, even when resuming a run
         # whose length a budget once planned or whose --epochs changed.
@@ -210,7 +223,7 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
         ))
     if initial_epoch < config.epochs:
         # A corrupt file surfaces only when the pipeline reaches it; name it instead of a stack.
-        with sources.user_errors(photo_source, monet_source):
+        with sources.user_errors(photo_source, monet_source), strategy_lib.fit_scope(strategy):
             model.fit(
                 dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                 initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose,
@@ -240,6 +253,8 @@ def add_arguments(parser):
     parser.add_argument("--generator", choices=config_lib.GENERATOR_ARCHITECTURES)
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--backend", choices=("tensorflow", "jax"),
+                        help="Keras backend (default: KERAS_BACKEND, else tensorflow); jax reaches Kaggle's TPU VM")
     parser.add_argument("--strategy", default="auto", choices=strategy_lib.STRATEGY_CHOICES)
     parser.add_argument("--steps-per-execution", type=int,
                         help="train steps per call into the device (TPUs: 32 or more hides the host's latency)")
