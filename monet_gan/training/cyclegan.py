@@ -140,6 +140,12 @@ class CycleGAN(keras.Model):
             )
             for name in NETWORK_NAMES
         }
+        if self.dtype_policy.name == "mixed_float16":
+            # float16 gradients underflow without loss scaling; GPUs without bfloat16 (T4) need it.
+            self.optimizers = {
+                name: keras.optimizers.LossScaleOptimizer(optimizer, name=f"{name}_loss_scale_optimizer")
+                for name, optimizer in self.optimizers.items()
+            }
         for name, optimizer in self.optimizers.items():
             # Building the slots now, in the strategy's scope, keeps variable creation out of
             # the traced train_step, where a distribution strategy does not allow it.
@@ -233,26 +239,38 @@ class CycleGAN(keras.Model):
         Returns (generator results, discriminator results, {network name: its gradients}). The
         pools are updated with this step's fakes.
         """
+        # float16 (loss scaling): one backward pass serves two optimizers, so the loss is scaled
+        # by the first one's scale and the second's gradients rescaled to its own (powers of two:
+        # exact); each LossScaleOptimizer then unscales, checks and adapts its own scale.
+        generator_scale = gradients_lib.loss_scale_of(self.optimizers[GENERATOR_NAMES[0]])
         generator_results, generator_gradients = gradients_lib.value_and_gradients(
-            lambda: self.generator_phase(photos, monets), self.network_variables(GENERATOR_NAMES), self.variables
+            lambda: self.generator_phase(photos, monets), self.network_variables(GENERATOR_NAMES), self.variables,
+            loss_scale=generator_scale,
         )
         fake_monets = self.fake_monet_pool(ops.stop_gradient(generator_results["fake_monets"]))
         fake_photos = self.fake_photo_pool(ops.stop_gradient(generator_results["fake_photos"]))
+        discriminator_scale = gradients_lib.loss_scale_of(self.optimizers[DISCRIMINATOR_NAMES[0]])
         discriminator_results, discriminator_gradients = gradients_lib.value_and_gradients(
             lambda: self.discriminator_phase(photos, monets, fake_monets, fake_photos),
-            self.network_variables(DISCRIMINATOR_NAMES), self.variables,
+            self.network_variables(DISCRIMINATOR_NAMES), self.variables, loss_scale=discriminator_scale,
         )
         gradients = {}
         remaining = list(generator_gradients) + list(discriminator_gradients)
         for name in NETWORK_NAMES:
             count = len(self.networks[name].trainable_variables)
             gradients[name], remaining = remaining[:count], remaining[count:]
+        for names, scale in ((GENERATOR_NAMES, generator_scale), (DISCRIMINATOR_NAMES, discriminator_scale)):
+            if scale is not None:
+                ratio = gradients_lib.loss_scale_of(self.optimizers[names[1]]) / scale
+                gradients[names[1]] = [gradient * ops.cast(ratio, gradient.dtype) for gradient in gradients[names[1]]]
         return generator_results, discriminator_results, gradients
 
     def apply_gradients(self, gradients):
         """Step 3: each optimizer applies its own network's gradient to that network alone."""
         for name in NETWORK_NAMES:
-            self.optimizers[name].apply(gradients[name], self.networks[name].trainable_variables)
+            gradients_lib.apply_gradients(
+                self.optimizers[name], gradients[name], self.networks[name].trainable_variables
+            )
 
     def train_step(self, *args):
         # Keras' TensorFlow trainer calls train_step(data), its JAX trainer train_step(state, data).

@@ -12,7 +12,7 @@ back to the enclosing scope afterwards, so nothing leaks out of the traced funct
 import keras
 
 
-def value_and_gradients(compute, variables, state_variables):
+def value_and_gradients(compute, variables, state_variables, loss_scale=None):
     """Runs `compute()` and differentiates its "loss" with respect to `variables`.
 
     Args:
@@ -21,18 +21,21 @@ def value_and_gradients(compute, variables, state_variables):
         variables: the Keras variables to differentiate with respect to; only these.
         state_variables: every variable `compute` may read or change (e.g. `model.variables`);
             used under JAX, where each must be given a value in the scope.
+        loss_scale: None, or a factor the loss is multiplied by before differentiating (float16
+            loss scaling); the gradients are returned scaled by it.
 
     Returns:
         (the dict `compute` returned, the list of gradients in the order of `variables`).
     """
     if keras.backend.backend() == "jax":
-        return _jax_value_and_gradients(compute, list(variables), list(state_variables))
+        return _jax_value_and_gradients(compute, list(variables), list(state_variables), loss_scale)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
             result = compute()
-        return result, tape.gradient(result["loss"], list(variables))
+            loss = _scaled(result["loss"], loss_scale)
+        return result, tape.gradient(loss, list(variables))
     raise ValueError(f"Training supports the tensorflow and jax backends, not {keras.backend.backend()!r}.")
 
 
@@ -48,7 +51,11 @@ def current_value(variable):
     return variable.value
 
 
-def _jax_value_and_gradients(compute, variables, state_variables):
+def _scaled(loss, loss_scale):
+    return loss if loss_scale is None else keras.ops.multiply(loss, keras.ops.cast(loss_scale, loss.dtype))
+
+
+def _jax_value_and_gradients(compute, variables, state_variables, loss_scale):
     import jax
 
     differentiated = {id(variable) for variable in variables}
@@ -67,10 +74,49 @@ def _jax_value_and_gradients(compute, variables, state_variables):
         with keras.StatelessScope(state_mapping=mapping) as scope:
             result = compute()
         updates = [scope.get_current_value(variable) for variable in stateful]
-        return result["loss"], (result, updates)
+        return _scaled(result["loss"], loss_scale), (result, updates)
 
     values = [current_value(variable) for variable in variables]
     (_, (result, updates)), gradients = jax.value_and_grad(loss_function, has_aux=True)(values)
     for variable, value in zip(stateful, updates):
         variable.assign(value)
     return result, list(gradients)
+
+
+def loss_scale_of(optimizer):
+    """The optimizer's current dynamic loss scale, or None when it does not scale (not float16)."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return current_value(optimizer.dynamic_scale)
+    return None
+
+
+def apply_gradients(optimizer, gradients, variables):
+    """`optimizer.apply(gradients, variables)`, also inside the JAX step's StatelessScope.
+
+    Keras' LossScaleOptimizer applies or skips a step with `ops.cond` around variable
+    assignments, which under JAX would leak values out of the traced branches; there, the same
+    decisions are taken with selects instead: the update is computed with the non-finite
+    gradients zeroed, then kept only when every gradient was finite.
+    """
+    if keras.backend.backend() != "jax" or not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        optimizer.apply(gradients, variables)
+        return
+    ops = keras.ops
+    finite = optimizer.check_finite(gradients)
+    scale = current_value(optimizer.dynamic_scale)
+    inner = optimizer.inner_optimizer
+    watched = list(inner.variables) + list(variables)
+    old_values = [current_value(variable) for variable in watched]
+    unscaled = [ops.where(finite, gradient / ops.cast(scale, gradient.dtype), ops.zeros_like(gradient))
+                for gradient in gradients]
+    inner.apply(unscaled, variables)
+    for variable, old_value in zip(watched, old_values):
+        variable.assign(ops.where(finite, current_value(variable), old_value))
+    counter = current_value(optimizer.step_counter)
+    grow = ops.logical_and(finite, ops.equal(counter, optimizer.dynamic_growth_steps - 1))
+    optimizer.dynamic_scale.assign(
+        ops.where(finite, ops.where(grow, scale * 2.0, scale), scale * 0.5)
+    )
+    optimizer.step_counter.assign(
+        ops.where(ops.logical_and(finite, ops.logical_not(grow)), counter + 1, ops.zeros_like(counter))
+    )

@@ -57,7 +57,8 @@ def export_generators(model, run_dir):
     generator = model.photo_to_monet
     paths = {"generator": os.path.join(run_dir, run_folder.GENERATOR_FILE)}
     _save_atomically(generator, paths["generator"])
-    optimizer = model.optimizers["photo_to_monet"]
+    # Under float16 the Adam with the average sits inside a LossScaleOptimizer.
+    optimizer = getattr(model.optimizers["photo_to_monet"], "inner_optimizer", model.optimizers["photo_to_monet"])
     if optimizer.use_ema:
         # The optimizer keeps the averages; swap them in for the save, then put the live weights back.
         variables = generator.trainable_variables
