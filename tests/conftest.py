@@ -1,7 +1,11 @@
-"""Shared fixtures: the real competition data when present, and two logical CPU devices.
+"""Shared fixtures: the real competition data when present, two logical CPU devices, backends.
 
 TensorFlow fixes its device list on first use, so the split of the one physical CPU into two
 logical devices (what MirroredStrategy tests need) happens here, before any test runs.
+
+Test modules marked `backend_agnostic` run under KERAS_BACKEND=tensorflow and =jax; their
+TensorFlow-only tests (tf.GradientTape, tf.distribute, tf.data, tf.train.Checkpoint) carry the
+`tensorflow_only` skip. `input_gradient` and `compiled` give the same test on either backend.
 """
 
 import functools
@@ -10,6 +14,8 @@ import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -24,6 +30,49 @@ _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
 )
+
+
+BACKEND = keras.backend.backend()
+
+tensorflow_only = pytest.mark.skipif(
+    BACKEND != "tensorflow", reason="TensorFlow-only by nature (tape, tf.distribute, tf.data, tf checkpoints)"
+)
+
+
+def input_gradient(function, inputs, upstream):
+    """The gradient of sum(function(inputs) * upstream) with respect to `inputs`, as numpy.
+
+    `upstream` stands for the gradient arriving from the rest of a network; a random one
+    checks every output element's share of the gradient.
+    """
+    inputs = np.asarray(inputs, dtype="float32")
+    upstream = np.asarray(upstream, dtype="float32")
+    if BACKEND == "jax":
+        import jax
+
+        def loss(values):
+            return jax.numpy.sum(function(values) * upstream)
+
+        return np.asarray(jax.grad(loss)(jax.numpy.asarray(inputs)))
+    inputs = tf.constant(inputs)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        loss = tf.reduce_sum(function(inputs) * upstream)
+    return tape.gradient(loss, inputs).numpy()
+
+
+def compiled(function, jit_compile=True):
+    """`function` compiled on the current backend: jax.jit, or tf.function(jit_compile=...).
+
+    JAX always compiles with XLA. TensorFlow's stateless random ops, as Keras calls them, draw
+    other numbers under XLA than without it, so a test that compares a compiled function with
+    an eager one on TensorFlow passes jit_compile=False.
+    """
+    if BACKEND == "jax":
+        import jax
+
+        return jax.jit(function)
+    return tf.function(function, jit_compile=jit_compile)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,7 @@
-"""PatchGAN discriminator: patch-map shapes, float32 logits, names, checks, parameter count."""
+"""PatchGAN discriminator: patch-map shapes, float32 logits, names, checks, parameter count.
+
+Backend-agnostic: also run under KERAS_BACKEND=jax.
+"""
 
 import re
 
@@ -12,6 +15,8 @@ AUTO_NAME = re.compile(
     r"^(input_layer|conv2d|instance_normalization|zero_padding2d|leaky_re_lu|activation)"
     r"(_\d+)?$"
 )
+
+pytestmark = pytest.mark.backend_agnostic
 
 
 def images(count, size, seed=0):

@@ -1,12 +1,20 @@
-"""InstanceNormalization and ReflectionPadding2D: math, tfa compatibility, saving, precision."""
+"""InstanceNormalization and ReflectionPadding2D: math, tfa compatibility, saving, precision.
+
+Backend-agnostic: also run under KERAS_BACKEND=jax, except the fused path's test (TensorFlow's
+kernel, so TensorFlow only).
+"""
 
 import h5py
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from conftest import input_gradient
+from conftest import tensorflow_only
+from keras import ops
 
 from monet_gan.networks import layers
+
+pytestmark = pytest.mark.backend_agnostic
 
 
 def instance_norm_reference(x, gamma, beta, epsilon=1e-3):
@@ -41,7 +49,7 @@ def test_instance_norm_matches_numpy_formula():
     layer.build(x.shape)
     gamma, beta = set_random_gamma_beta(layer)
     outputs = layer(x)
-    assert outputs.dtype == tf.float32
+    assert keras.backend.standardize_dtype(outputs.dtype) == "float32"
     np.testing.assert_allclose(outputs, instance_norm_reference(x, gamma, beta), atol=1e-5)
 
 
@@ -52,8 +60,8 @@ def test_instance_norm_defaults_and_weight_order():
     assert layer.epsilon == 1e-3
     assert [weight.name for weight in layer.weights] == ["gamma", "beta"]
     assert [tuple(weight.shape) for weight in layer.weights] == [(3,), (3,)]
-    np.testing.assert_array_equal(layer.gamma.numpy(), np.ones(3))
-    np.testing.assert_array_equal(layer.beta.numpy(), np.zeros(3))
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer.gamma), np.ones(3))
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer.beta), np.zeros(3))
     without_affine = layers.InstanceNormalization(center=False, scale=False, name="plain")
     without_affine.build((None, 4, 4, 3))
     assert without_affine.weights == []
@@ -94,7 +102,7 @@ def write_tf2_keras_weights(model, path):
             names = [f"{layer.name}/{weight.name}:0".encode() for weight in layer.weights]
             group.attrs["weight_names"] = names
             for name, weight in zip(names, layer.weights):
-                group.create_dataset(name.decode(), data=weight.numpy())
+                group.create_dataset(name.decode(), data=ops.convert_to_numpy(weight))
 
 
 @pytest.mark.parametrize("by_name", [False, True], ids=["by_order", "by_name"])
@@ -111,36 +119,64 @@ def test_weights_of_group_normalization_model_load_into_ours(tmp_path, by_name):
     ours = small_model(lambda name: layers.InstanceNormalization(name=name))
     ours.load_weights(str(path), by_name=by_name)
     x = random_images((2, 8, 8, 3), seed=4)
-    # Only rounding differs (ours takes the fused kernel); a swapped gamma and beta would not.
+    # Only rounding differs (on TensorFlow ours takes the fused kernel); a swapped gamma and
+    # beta would not.
     np.testing.assert_allclose(ours(x), reference(x), atol=1e-5)
 
 
-def test_fused_and_general_paths_agree_in_values_and_gradients():
-    # A known batch size takes the fused kernel; an unknown one (a graph traced for any batch
-    # size) takes separate moments ops. Training differentiates through either.
-    x = tf.constant(random_images((3, 6, 5, 4), seed=7))
+def layer_values_and_gradients(layer, x, upstream):
+    """Outputs and the gradients of sum(outputs * upstream) for inputs, gamma and beta."""
+    gamma, beta = (ops.convert_to_numpy(weight) for weight in (layer.gamma, layer.beta))
+    # The weights join the inputs as one differentiated array, so one helper serves both
+    # backends: channels 0..C-1 of row 0 are gamma, of row 1 beta.
+    packed = np.concatenate([x.reshape(-1), gamma, beta])
+    size, channels = x.size, gamma.size
+
+    def apply(values):
+        outputs, _ = layer.stateless_call(
+            [values[size:size + channels], values[size + channels:]], [], ops.reshape(values[:size], x.shape)
+        )
+        return ops.reshape(outputs, (-1,))
+
+    outputs = ops.convert_to_numpy(layer(x))
+    gradient = input_gradient(apply, packed, upstream.reshape(-1))
+    return [outputs, gradient[:size].reshape(x.shape), gradient[size:size + channels], gradient[size + channels:]]
+
+
+def test_general_path_gives_the_formula_and_group_normalization_gradients():
+    # The path every backend takes: keras.ops moments. Keras' own GroupNormalization with one
+    # channel per group is the reference for its gradients.
+    x = random_images((3, 6, 5, 4), seed=7)
+    upstream = random_images((3, 6, 5, 4), seed=8)
+    ours = layers.InstanceNormalization(name="norm")
+    ours.build(x.shape)
+    gamma, beta = set_random_gamma_beta(ours)
+    reference = keras.layers.GroupNormalization(groups=-1, epsilon=1e-3, name="reference")
+    reference.build(x.shape)
+    reference.set_weights([gamma, beta])
+    general = layer_values_and_gradients(ours, x, upstream)
+    expected = layer_values_and_gradients(reference, x, upstream)
+    for general_value, expected_value in zip(general, expected):
+        np.testing.assert_allclose(general_value, expected_value, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(general[0], instance_norm_reference(x, gamma, beta), atol=1e-5)
+
+
+@tensorflow_only
+def test_fused_and_general_paths_agree_in_values_and_gradients(monkeypatch):
+    # On TensorFlow a known batch size takes the fused kernel; the general keras.ops path,
+    # what the JAX backend always runs, must give the same values and gradients.
+    x = random_images((3, 6, 5, 4), seed=7)
+    upstream = random_images((3, 6, 5, 4), seed=8)
     layer = layers.InstanceNormalization(name="norm")
     layer.build(x.shape)
-    set_random_gamma_beta(layer)
-    assert layer._can_fuse(x)
-    upstream = tf.constant(random_images((3, 6, 5, 4), seed=8))
-
-    def values_and_gradients(inputs):
-        with tf.GradientTape() as tape:
-            tape.watch(inputs)
-            outputs = layer(inputs)
-            loss = tf.reduce_sum(outputs * upstream)
-        return [outputs, *tape.gradient(loss, [inputs, layer.gamma, layer.beta])]
-
-    fused = values_and_gradients(x)
-    assert not layer._can_fuse(tf.zeros((layers.MAX_FUSED_BATCH + 1, 6, 5, 4)))
-    any_batch = tf.function(
-        values_and_gradients, input_signature=[tf.TensorSpec((None, 6, 5, 4), tf.float32)]
-    )
-    general = any_batch(x)
+    gamma, beta = set_random_gamma_beta(layer)
+    assert layer._can_fuse(ops.convert_to_tensor(x))
+    assert not layer._can_fuse(ops.zeros((layers.MAX_FUSED_BATCH + 1, 6, 5, 4)))
+    fused = layer_values_and_gradients(layer, x, upstream)
+    monkeypatch.setattr(layers.InstanceNormalization, "_can_fuse", lambda self, inputs: False)
+    general = layer_values_and_gradients(layer, x, upstream)
     for fused_value, general_value in zip(fused, general):
         np.testing.assert_allclose(fused_value, general_value, rtol=1e-4, atol=1e-4)
-    gamma, beta = layer.gamma.numpy(), layer.beta.numpy()
     np.testing.assert_allclose(fused[0], instance_norm_reference(x, gamma, beta), atol=1e-5)
 
 
@@ -175,15 +211,13 @@ def test_reflection_padding_matches_numpy_and_shapes():
     assert layers.ReflectionPadding2D(3, name="square").padding == (3, 3)
     clone = layers.ReflectionPadding2D.from_config(layer.get_config())
     assert clone.padding == (2, 3)
-    # The gradient sends each mirrored pixel's gradient back to its source, as tf.pad's does.
-    x = tf.constant(x)
-    upstream = tf.constant(random_images((2, 9, 12, 3), seed=2))
-    gradients = []
-    for pad in (layer, lambda t: tf.pad(t, [[0, 0], [2, 2], [3, 3], [0, 0]], mode="REFLECT")):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(pad(x) * upstream)
-        gradients.append(tape.gradient(loss, x))
+    # The gradient sends each mirrored pixel's gradient back to its source, as a reflect-mode
+    # pad's does.
+    upstream = random_images((2, 9, 12, 3), seed=2)
+    gradients = [
+        input_gradient(pad, x, upstream)
+        for pad in (layer, lambda t: ops.pad(t, [[0, 0], [2, 2], [3, 3], [0, 0]], mode="reflect"))
+    ]
     np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-6)
 
 
@@ -215,7 +249,7 @@ def test_mixed_bfloat16_keeps_statistics_in_float32():
     # Values far from zero: a mean and variance computed in bfloat16 (spacing 0.5 near 100)
     # would be off by a large fraction of the standard deviation.
     rng = np.random.default_rng(6)
-    x = tf.cast(100 + rng.normal(size=(2, 16, 16, 3)), tf.bfloat16)
+    x = ops.cast(100 + rng.normal(size=(2, 16, 16, 3)), "bfloat16")
     previous_policy = keras.mixed_precision.global_policy()
     try:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -225,7 +259,7 @@ def test_mixed_bfloat16_keeps_statistics_in_float32():
         keras.mixed_precision.set_global_policy(previous_policy)
     assert layer.compute_dtype == "bfloat16"
     assert layer.gamma.dtype == "float32" and layer.beta.dtype == "float32"
-    assert outputs.dtype == tf.bfloat16
-    expected = instance_norm_reference(tf.cast(x, tf.float32).numpy(), 1.0, 0.0)
+    assert keras.backend.standardize_dtype(outputs.dtype) == "bfloat16"
+    expected = instance_norm_reference(ops.convert_to_numpy(ops.cast(x, "float32")), 1.0, 0.0)
     # Only the final rounding of the output to bfloat16 (about 0.4 %) is allowed.
-    np.testing.assert_allclose(tf.cast(outputs, tf.float32), expected, rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(ops.convert_to_numpy(ops.cast(outputs, "float32")), expected, rtol=1e-2, atol=1e-2)

@@ -4,10 +4,14 @@ tensorflow-addons, where Kaggle's CycleGAN tutorial took `InstanceNormalization`
 end of life and does not work with Keras 3, so the layer is reimplemented here with the same
 math, defaults, weight shapes and weight order. Weights saved from a tfa-based model of the
 same architecture therefore load unchanged.
+
+Both layers are written with `keras.ops`, so they run unchanged on the TensorFlow and the JAX
+backends. The one exception is a TensorFlow-only fast path of the instance normalization (see
+the class docstring), taken only when the backend is TensorFlow.
 """
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 # The smallest epsilon the fused batch-normalization kernels accept (cuDNN's limit).
 FUSED_MIN_EPSILON = 1.001e-5
@@ -31,14 +35,15 @@ class InstanceNormalization(keras.layers.Layer):
     mantissa) would be too coarse to normalize with. The output is cast back to the layer's
     compute dtype so the next layer sees the dtype it expects.
 
-    When the batch size is known (always inside a compiled training or painting step, whose
-    batches have a fixed shape), each sample is normalized by the fused batch-normalization
+    On the TensorFlow backend, when the batch size is known (always inside a compiled training
+    or painting step, whose batches have a fixed shape), each sample is normalized by the fused batch-normalization
     kernel in training mode, which on a single sample is exactly instance normalization. It
     reads the activations twice instead of the seven passes of separate mean, variance and
     affine ops, and keeps its statistics in float32 for bfloat16 inputs: on a CPU the ResNet
     generator paints 1.17x faster with it (bench/instance_norm.py). Symbolic calls with an
-    unknown batch size, batches over MAX_FUSED_BATCH, float64 inputs and channels-first layouts
-    take the general path.
+    unknown batch size, batches over MAX_FUSED_BATCH, float64 inputs, channels-first layouts
+    and every other backend take the general `keras.ops` path, which computes the same values
+    and gradients (tests/layers_test.py checks both).
 
     Args:
         axis: the channel axis; -1 for channels-last images.
@@ -130,33 +135,44 @@ class InstanceNormalization(keras.layers.Layer):
     def call(self, inputs):
         if self._can_fuse(inputs):
             return self._fused_call(inputs)
+        return self._general_call(inputs)
+
+    def _general_call(self, inputs):
+        """Separate moments and affine ops, on any backend."""
         # Half-precision inputs are normalized in float32; a float64 model stays in float64.
-        statistics_dtype = tf.float64 if self.compute_dtype == "float64" else tf.float32
-        inputs = tf.cast(inputs, statistics_dtype)
-        mean, variance = tf.nn.moments(inputs, axes=self._reduction_axes, keepdims=True)
+        statistics_dtype = "float64" if self.compute_dtype == "float64" else "float32"
+        inputs = ops.cast(inputs, statistics_dtype)
+        mean, variance = ops.moments(inputs, axes=self._reduction_axes, keepdims=True)
         broadcast_shape = [1] * len(inputs.shape)
         broadcast_shape[self._channel_axis] = inputs.shape[self._channel_axis]
-        gamma = beta = None
+        # One multiplier and one offset per channel and sample, as tf.nn.batch_normalization
+        # folds them, so the big tensor is touched by one multiply and one add.
+        multiplier = ops.rsqrt(variance + self.epsilon)
         if self.gamma is not None:
-            gamma = tf.reshape(tf.cast(self.gamma, statistics_dtype), broadcast_shape)
+            multiplier = multiplier * ops.reshape(ops.cast(self.gamma, statistics_dtype), broadcast_shape)
+        offset = -mean * multiplier
         if self.beta is not None:
-            beta = tf.reshape(tf.cast(self.beta, statistics_dtype), broadcast_shape)
-        outputs = tf.nn.batch_normalization(inputs, mean, variance, beta, gamma, self.epsilon)
-        return tf.cast(outputs, self.compute_dtype)
+            offset = offset + ops.reshape(ops.cast(self.beta, statistics_dtype), broadcast_shape)
+        return ops.cast(inputs * multiplier + offset, self.compute_dtype)
 
     def _can_fuse(self, inputs):
         return (
-            len(inputs.shape) == 4
+            keras.backend.backend() == "tensorflow"
+            and len(inputs.shape) == 4
             and self._channel_axis == 3
             and inputs.shape[0] is not None
             and 0 < inputs.shape[0] <= MAX_FUSED_BATCH
-            and inputs.dtype in (tf.float32, tf.bfloat16)
+            and keras.backend.standardize_dtype(inputs.dtype) in ("float32", "bfloat16")
             and self.compute_dtype in ("float32", "bfloat16")
             # The fused kernels refuse an epsilon below cuDNN's minimum.
             and self.epsilon >= FUSED_MIN_EPSILON
         )
 
     def _fused_call(self, inputs):
+        """TensorFlow only: the fused batch-normalization kernel, one sample at a time."""
+        # Imported here so that the JAX backend never needs TensorFlow to build or run models.
+        import tensorflow as tf
+
         channels = inputs.shape[-1]
         gamma = self.gamma if self.gamma is not None else tf.ones((channels,))
         beta = self.beta if self.beta is not None else tf.zeros((channels,))
@@ -239,7 +255,7 @@ class ReflectionPadding2D(keras.layers.Layer):
 
     def call(self, inputs):
         rows, columns = self.padding
-        # Mirrored borders are concatenated rather than made by tf.pad(mode="REFLECT"): the
+        # Mirrored borders are concatenated rather than made by a reflect-mode pad: the
         # same values, but concatenation copies whole rows at once and measured a third faster.
         return _reflect(_reflect(inputs, rows, axis=1), columns, axis=2)
 
@@ -260,10 +276,10 @@ def _reflect(inputs, padding, axis):
     """Mirrors `padding` rows (axis 1) or columns (axis 2) at both ends, edges not repeated."""
     if padding == 0:
         return inputs
-    length = tf.shape(inputs)[axis]
-    before = tf.reverse(_slice(inputs, 1, padding + 1, axis), [axis])
-    after = tf.reverse(_slice(inputs, length - padding - 1, length - 1, axis), [axis])
-    return tf.concat([before, inputs, after], axis=axis)
+    # Negative slice bounds count from the end, so this also works when the size is unknown.
+    before = ops.flip(_slice(inputs, 1, padding + 1, axis), axis=axis)
+    after = ops.flip(_slice(inputs, -padding - 1, -1, axis), axis=axis)
+    return ops.concatenate([before, inputs, after], axis=axis)
 
 
 def _slice(inputs, start, stop, axis):

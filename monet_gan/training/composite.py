@@ -28,26 +28,46 @@ from keras import ops
 from monet_gan.training import diffaugment
 from monet_gan.training import gradients as gradients_lib
 from monet_gan.training import losses
+from monet_gan.training import seed_state
 
 
 @keras.saving.register_keras_serializable(package="monet_gan")
-class DiffAugmentation(keras.layers.Layer):
-    """Applies DiffAugment in front of a discriminator; the identity when the policy is empty."""
+class DiffAugmentation(seed_state.SeededLayer):
+    """Applies DiffAugment in front of a discriminator; the identity when the policy is empty.
 
-    def __init__(self, policy="", **kwargs):
+    The random draws come from the layer's own `keras.random.SeedGenerator`, whose state is a
+    non-trainable variable: it is checkpointed with the model (seed_state.py), so a resumed run continues the
+    same stream, and a jitted JAX step threads it through `stateless_call` like any other state.
+
+    Args:
+        policy: DiffAugment policy, e.g. "color,translation,cutout"; "" for none.
+        seed: integer seed of the layer's draws; None picks one at random (from Python's
+            `random`, which `keras.utils.set_random_seed` seeds).
+        **kwargs: base layer arguments such as `name`.
+    """
+
+    def __init__(self, policy="", seed=None, **kwargs):
         super().__init__(**kwargs)
+        names = diffaugment.parse_policy(policy)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"seed must be an integer or None, got seed={seed!r}")
         self.policy = policy
+        self.seed = seed
+        # Only a layer that augments holds a seed state, so an empty policy adds no weight.
+        self.seed_generator = None
+        if names:
+            self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
 
     def call(self, images):
-        if not self.policy:
+        if self.seed_generator is None:
             return images
-        return diffaugment.diff_augment(images, policy=self.policy)
+        return diffaugment.diff_augment(images, policy=self.policy, seed=self.seed_generator)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "policy": self.policy}
+        return {**super().get_config(), "policy": self.policy, "seed": self.seed}
 
 
 def build_composite(forward_generator, discriminator, backward_generator, augment_policy="", name=None):

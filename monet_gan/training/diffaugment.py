@@ -20,13 +20,23 @@ The ops follow the paper's reference implementation:
 Range: nothing is clipped, as in the paper. Translation and cutout only move values or insert
 zeros, so images in [-1, 1] stay in [-1, 1]; color can leave the input range.
 
-Everything is graph ops with static image shapes, XLA-compilable, and works for any batch size
-(also the per-replica batch under a distribution strategy).
+Everything is `keras.ops` and `keras.random` with static image shapes, so it runs unchanged on
+the TensorFlow and JAX backends, compiles under XLA (a jitted JAX step, `jit_compile=True`) and
+works for any batch size (also the per-replica batch under a distribution strategy).
+
+Random draws come from `keras.random` with a seed: an int gives the same augmentation every call,
+a `keras.random.SeedGenerator` a new one every call from a state that is a variable (checkpointed,
+and threaded through a jitted JAX step by `stateless_call`), so a resumed run continues the same
+stream.
 """
 
-import tensorflow as tf
+import numpy as np
+from keras import ops
+from keras import random
 
 AUGMENTATIONS = ("color", "translation", "cutout")
+# The most random draws one op makes; an int seed is expanded into this many seeds per op.
+DRAWS_PER_OP = 4
 
 
 def parse_policy(policy):
@@ -56,10 +66,11 @@ def diff_augment(images, policy="color,translation,cutout", translation_ratio=0.
         policy: comma-separated op names from AUGMENTATIONS; "" returns `images` unchanged.
         translation_ratio: the largest shift as a fraction of the height and width.
         cutout_ratio: the cut square's side as a fraction of the height and width.
-        seed: None draws from TensorFlow's stateful random ops (a new augmentation every call).
-            An int or a shape-(2,) integer tensor makes the draws stateless and reproducible:
-            the same seed gives the same augmentation, so a training loop that wants both
-            reproducibility and variety passes a per-step seed such as [seed, step].
+        seed: a `keras.random.SeedGenerator` draws a new augmentation on every call and
+            advances its state; it is what a layer or a training step holds. An int makes the
+            draws reproducible: the same int gives the same augmentation. None draws from
+            Keras' global seed generator, which works eagerly but not inside a jitted JAX
+            function (Keras then asks for a seed).
 
     Returns:
         The augmented images, same shape and dtype as `images`.
@@ -67,9 +78,18 @@ def diff_augment(images, policy="color,translation,cutout", translation_ratio=0.
     names = parse_policy(policy)
     if not names:
         return images
+    valid_seed = (
+        seed is None
+        or isinstance(seed, random.SeedGenerator)
+        or (isinstance(seed, int) and not isinstance(seed, bool))
+    )
+    if not valid_seed:
+        raise ValueError(
+            f"The DiffAugment seed must be None, an int or a keras.random.SeedGenerator, got {seed!r}."
+        )
     dtype = images.dtype
     # Work in float32 so bfloat16 images do not lose precision in the means and products.
-    x = tf.cast(images, tf.float32)
+    x = ops.cast(images, "float32")
     draws = _RandomDraws(seed, count=len(names))
     for name in names:
         if name == "color":
@@ -78,41 +98,39 @@ def diff_augment(images, policy="color,translation,cutout", translation_ratio=0.
             x = _translation(x, translation_ratio, draws)
         else:
             x = _cutout(x, cutout_ratio, draws)
-    return tf.cast(x, dtype)
+    return ops.cast(x, dtype)
 
 
 class _RandomDraws:
-    """Hands out uniform draws, each from its own seed when the caller asked for reproducibility."""
+    """Hands out uniform draws, each from its own seed when the caller gave an int seed."""
 
     def __init__(self, seed, count):
-        self.seeds = None
-        if seed is not None:
-            seed = tf.convert_to_tensor(seed)
-            if seed.shape.rank == 0:
-                seed = tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)])
-            # Four draws per op at most: split the seed once into independent seeds. Philox is
-            # named because "auto_select" picks different generators with and without XLA.
-            self.seeds = tf.random.experimental.stateless_split(
-                tf.cast(seed, tf.int64), num=4 * count, alg="philox"
-            )
+        self.seeds = [seed] * (DRAWS_PER_OP * count)
+        if isinstance(seed, int):
+            # Independent int seeds, one per draw, made from the caller's seed in Python: the
+            # draws then need no seed arithmetic on tensors, which the backends do differently.
+            states = np.random.SeedSequence(seed).generate_state(DRAWS_PER_OP * count)
+            self.seeds = [int(state) & 0x7FFFFFFF for state in states]
         self.used = 0
 
-    def uniform(self, shape, minval=0.0, maxval=1.0, dtype=tf.float32):
-        if self.seeds is None:
-            return tf.random.uniform(shape, minval=minval, maxval=maxval, dtype=dtype)
+    def _next_seed(self):
         seed = self.seeds[self.used]
         self.used += 1
-        return tf.random.stateless_uniform(
-            shape, seed=seed, minval=minval, maxval=maxval, dtype=dtype, alg="philox"
-        )
+        return seed
+
+    def uniform(self, shape, minval=0.0, maxval=1.0):
+        return random.uniform(shape, minval=minval, maxval=maxval, dtype="float32", seed=self._next_seed())
+
+    def randint(self, shape, minval, maxval):
+        return random.randint(shape, minval=minval, maxval=maxval, dtype="int32", seed=self._next_seed())
 
 
 def _color(x, draws):
-    batch_shape = [tf.shape(x)[0], 1, 1, 1]
+    batch_shape = (ops.shape(x)[0], 1, 1, 1)
     x = x + (draws.uniform(batch_shape) - 0.5)
-    channel_mean = tf.reduce_mean(x, axis=3, keepdims=True)
+    channel_mean = ops.mean(x, axis=3, keepdims=True)
     x = (x - channel_mean) * (draws.uniform(batch_shape) * 2.0) + channel_mean
-    image_mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    image_mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
     return (x - image_mean) * (draws.uniform(batch_shape) + 0.5) + image_mean
 
 
@@ -125,38 +143,36 @@ def _static_size(x):
 
 def _shift_axis(x, shifts, axis, size):
     """Moves each image by its own `shifts` pixels along `axis` (1 rows, 2 columns), zero-filling."""
-    source = tf.range(size)[tf.newaxis, :] - shifts[:, tf.newaxis]
-    inside = tf.logical_and(source >= 0, source < size)
-    moved = tf.gather(x, tf.clip_by_value(source, 0, size - 1), axis=axis, batch_dims=1)
-    mask_shape = [-1, size, 1, 1] if axis == 1 else [-1, 1, size, 1]
-    return moved * tf.reshape(tf.cast(inside, x.dtype), mask_shape)
+    source = ops.arange(size, dtype="int32")[None, :] - shifts[:, None]
+    inside = ops.logical_and(source >= 0, source < size)
+    index_shape = (-1, size, 1, 1) if axis == 1 else (-1, 1, size, 1)
+    moved = ops.take_along_axis(x, ops.reshape(ops.clip(source, 0, size - 1), index_shape), axis=axis)
+    return moved * ops.reshape(ops.cast(inside, x.dtype), index_shape)
 
 
 def _translation(x, ratio, draws):
     height, width = _static_size(x)
-    batch = [tf.shape(x)[0]]
+    batch = (ops.shape(x)[0],)
     # int(... + 0.5) rounds as the reference does.
     max_rows, max_columns = int(height * ratio + 0.5), int(width * ratio + 0.5)
-    rows = draws.uniform(batch, minval=-max_rows, maxval=max_rows + 1, dtype=tf.int32)
-    columns = draws.uniform(batch, minval=-max_columns, maxval=max_columns + 1, dtype=tf.int32)
+    rows = draws.randint(batch, minval=-max_rows, maxval=max_rows + 1)
+    columns = draws.randint(batch, minval=-max_columns, maxval=max_columns + 1)
     x = _shift_axis(x, rows, axis=1, size=height)
     return _shift_axis(x, columns, axis=2, size=width)
 
 
 def _cutout(x, ratio, draws):
     height, width = _static_size(x)
-    batch = [tf.shape(x)[0]]
+    batch = (ops.shape(x)[0],)
     cut_height, cut_width = int(height * ratio + 0.5), int(width * ratio + 0.5)
     # The square's centre; the reference lets an even-sized square reach one pixel further.
-    centre_rows = draws.uniform(batch, minval=0, maxval=height + (1 - cut_height % 2), dtype=tf.int32)
-    centre_columns = draws.uniform(batch, minval=0, maxval=width + (1 - cut_width % 2), dtype=tf.int32)
+    centre_rows = draws.randint(batch, minval=0, maxval=height + (1 - cut_height % 2))
+    centre_columns = draws.randint(batch, minval=0, maxval=width + (1 - cut_width % 2))
     top = centre_rows - cut_height // 2
     left = centre_columns - cut_width // 2
-    row_ids = tf.range(height)[tf.newaxis, :]
-    column_ids = tf.range(width)[tf.newaxis, :]
-    in_rows = tf.logical_and(row_ids >= top[:, tf.newaxis], row_ids < (top + cut_height)[:, tf.newaxis])
-    in_columns = tf.logical_and(
-        column_ids >= left[:, tf.newaxis], column_ids < (left + cut_width)[:, tf.newaxis]
-    )
-    cut = tf.logical_and(in_rows[:, :, tf.newaxis], in_columns[:, tf.newaxis, :])
-    return x * tf.cast(tf.logical_not(cut), x.dtype)[:, :, :, tf.newaxis]
+    row_ids = ops.arange(height, dtype="int32")[None, :]
+    column_ids = ops.arange(width, dtype="int32")[None, :]
+    in_rows = ops.logical_and(row_ids >= top[:, None], row_ids < (top + cut_height)[:, None])
+    in_columns = ops.logical_and(column_ids >= left[:, None], column_ids < (left + cut_width)[:, None])
+    cut = ops.logical_and(in_rows[:, :, None], in_columns[:, None, :])
+    return x * ops.cast(ops.logical_not(cut), x.dtype)[:, :, :, None]

@@ -1,10 +1,13 @@
 """Per-example CycleGAN losses: adversarial (LSGAN, BCE, hinge), cycle and identity.
 
 Every function returns one value per example, shape (batch,), never a batch mean. Under a
-distribution strategy each replica sees only its share of the global batch, so the caller
-averages with `tf.nn.compute_average_loss(per_example)`, which divides by the GLOBAL batch size;
-the replicas' summed gradients are then the gradient of the global mean. A replica-local mean
-would make the result depend on the number of replicas.
+TensorFlow distribution strategy each replica sees only its share of the global batch, so the
+caller averages with `tf.nn.compute_average_loss(per_example)`, which divides by the GLOBAL batch
+size; the replicas' summed gradients are then the gradient of the global mean. A replica-local
+mean would make the result depend on the number of replicas. (On the JAX backend the batch is
+one sharded array and the caller simply takes the mean.)
+
+The functions use `keras.ops` only, so they run unchanged on the TensorFlow and JAX backends.
 
 Discriminator outputs are PatchGAN maps of shape (batch, h, w, 1): each patch is judged on its
 own and the per-example loss is the mean over patches. All arithmetic is in float32, whatever
@@ -19,7 +22,7 @@ Adversarial kinds:
 Soft labels are the `real_label` / `fake_label` arguments, e.g. 0.9 / 0.1.
 """
 
-import tensorflow as tf
+from keras import ops
 
 LOSS_KINDS = ("lsgan", "bce", "hinge")
 
@@ -31,16 +34,24 @@ def _check_kind(kind):
 
 def _per_example_mean(values):
     """The mean over every axis but the first (the batch), in float32."""
-    values = tf.cast(values, tf.float32)
-    return tf.reduce_mean(values, axis=list(range(1, values.shape.rank)))
+    values = ops.cast(values, "float32")
+    return ops.mean(values, axis=tuple(range(1, len(values.shape))))
+
+
+def _sigmoid_cross_entropy(logits, label):
+    """Elementwise sigmoid cross-entropy from logits, in the overflow-free form TensorFlow uses.
+
+    max(x, 0) - x * z + log(1 + exp(-|x|)) equals -z log(sigmoid(x)) - (1 - z) log(1 - sigmoid(x))
+    without ever exponentiating a large positive number.
+    """
+    return ops.relu(logits) - logits * label + ops.log1p(ops.exp(-ops.abs(logits)))
 
 
 def _side_loss(kind, logits, label):
     """Per-example loss of one side (real or fake) pulled towards `label`, for lsgan and bce."""
     if kind == "lsgan":
-        return _per_example_mean(tf.square(logits - label))
-    targets = tf.fill(tf.shape(logits), tf.cast(label, tf.float32))
-    return _per_example_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits))
+        return _per_example_mean(ops.square(logits - label))
+    return _per_example_mean(_sigmoid_cross_entropy(logits, label))
 
 
 def discriminator_loss(kind, real_logits, fake_logits, real_label=1.0, fake_label=0.0):
@@ -62,11 +73,11 @@ def discriminator_loss(kind, real_logits, fake_logits, real_label=1.0, fake_labe
         A float32 tensor of shape (batch,).
     """
     _check_kind(kind)
-    real_logits = tf.cast(real_logits, tf.float32)
-    fake_logits = tf.cast(fake_logits, tf.float32)
+    real_logits = ops.cast(real_logits, "float32")
+    fake_logits = ops.cast(fake_logits, "float32")
     if kind == "hinge":
-        return _per_example_mean(tf.nn.relu(1.0 - real_logits)) + _per_example_mean(
-            tf.nn.relu(1.0 + fake_logits)
+        return _per_example_mean(ops.relu(1.0 - real_logits)) + _per_example_mean(
+            ops.relu(1.0 + fake_logits)
         )
     real_part = _side_loss(kind, real_logits, real_label)
     fake_part = _side_loss(kind, fake_logits, fake_label)
@@ -88,7 +99,7 @@ def generator_adversarial_loss(kind, fake_logits, real_label=1.0):
         A float32 tensor of shape (batch,).
     """
     _check_kind(kind)
-    fake_logits = tf.cast(fake_logits, tf.float32)
+    fake_logits = ops.cast(fake_logits, "float32")
     if kind == "hinge":
         return _per_example_mean(-fake_logits)
     return _side_loss(kind, fake_logits, real_label)
@@ -96,7 +107,7 @@ def generator_adversarial_loss(kind, fake_logits, real_label=1.0):
 
 def cycle_loss(real, reconstructed):
     """Per-example mean absolute error between images and their round trip through both generators."""
-    return _per_example_mean(tf.abs(tf.cast(real, tf.float32) - tf.cast(reconstructed, tf.float32)))
+    return _per_example_mean(ops.abs(ops.cast(real, "float32") - ops.cast(reconstructed, "float32")))
 
 
 def identity_loss(real, same):
@@ -105,4 +116,4 @@ def identity_loss(real, same):
     A generator fed an image already in its output domain should return it unchanged; the paper
     adds this term to keep the colours of a painting faithful to the photo.
     """
-    return _per_example_mean(tf.abs(tf.cast(real, tf.float32) - tf.cast(same, tf.float32)))
+    return _per_example_mean(ops.abs(ops.cast(real, "float32") - ops.cast(same, "float32")))
