@@ -81,7 +81,8 @@ def jax_run(shared_data, tmp_path_factory):
     assert first.returncode == 0, first.stderr[-3000:]
     second = run(command + ["--epochs", "2"], backend="tensorflow")
     assert second.returncode == 0, second.stderr[-3000:]
-    return {"root": root, "photos": photos, "run_dir": run_dir, "first": first, "second": second}
+    return {"root": root, "photos": photos, "monets": shared_data / "monet_tfrec", "run_dir": run_dir,
+            "first": first, "second": second}
 
 
 @pytest.mark.real_data
@@ -104,7 +105,8 @@ def test_jax_trains_and_resumes_on_real_data(jax_run):
 @pytest.mark.slow
 def test_a_jax_run_does_not_resume_under_tensorflow(jax_run):
     result = run([sys.executable, "-m", "monet_gan", "train", "--backend", "tensorflow", "--smoke",
-                  "--photos", str(jax_run["photos"]), "--run-dir", str(jax_run["run_dir"]), "--epochs", "3",
+                  "--photos", str(jax_run["photos"]), "--monets", str(jax_run["monets"]),
+                  "--run-dir", str(jax_run["run_dir"]), "--epochs", "3",
                   "--steps-per-epoch", "2"], backend="tensorflow")
     assert result.returncode == 2
     assert "trained under the jax backend and cannot resume under tensorflow" in result.stderr

@@ -62,7 +62,7 @@ def freezing():
         assert changed(before, snapshot(model)) == {name}, name
     # The compiled step through fit changes all four networks and logs finite losses.
     before = snapshot(model)
-    history = model.fit(batch(config, 1), epochs=1, batch_size=config.batch_size, verbose=0)
+    history = model.fit(*batch(config, 1), epochs=1, batch_size=config.batch_size, verbose=0)
     assert changed(before, snapshot(model)) == set(cyclegan.NETWORK_NAMES)
     assert all(np.isfinite(values[-1]) for values in history.history.values()), history.history
     print("ok")

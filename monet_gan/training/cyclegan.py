@@ -305,16 +305,17 @@ class CycleGAN(keras.Model):
         for name, value in values.items():
             self.trackers[name].update_state(value)
         results = {name: tracker.result() for name, tracker in self.trackers.items()}
-        if _is_multi_worker(self.distribute_strategy):
+        if _is_multi_worker(self):
             # Multi-worker training: Keras 3 averages these logs across workers along a batch
             # axis (strategy.reduce with axis=0), so each scalar needs one (keras-team/keras#20585).
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
 
-def _is_multi_worker(strategy):
+def _is_multi_worker(model):
     """Whether Keras reduces the logs across workers: MultiWorkerMirroredStrategy on several of them."""
     if keras.backend.backend() != "tensorflow":
         return False
+    strategy = model.distribute_strategy
     return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
             and strategy.extended._in_multi_worker_mode())
