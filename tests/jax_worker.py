@@ -65,7 +65,35 @@ def freezing():
     history = model.fit(*batch(config, 1), epochs=1, batch_size=config.batch_size, verbose=0)
     assert changed(before, snapshot(model)) == set(cyclegan.NETWORK_NAMES)
     assert all(np.isfinite(values[-1]) for values in history.history.values()), history.history
+    schedule_and_steps_per_execution(config)
     print("ok")
+
+
+class ShortenSchedule(keras.callbacks.Callback):
+    """Changes the schedule's length mid-fit, as the time budget does, and records the rates."""
+
+    def __init__(self):
+        super().__init__()
+        self.rates = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        optimizer = self.model.optimizers["photo_to_monet"]
+        # Under JAX the trainer holds the state; the model's own method brings it back first.
+        self.model.set_schedule_length(6)
+        self.rates.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
+
+
+def schedule_and_steps_per_execution(config):
+    """Two steps per call, and a schedule shortened mid-fit that the compiled step then follows."""
+    model = cyclegan.CycleGAN(config)
+    model.compile(total_steps=1000, steps_per_execution=2)
+    callback = ShortenSchedule()
+    photos, monets = (np.concatenate([batch(config, seed)[index] for seed in range(4)]) for index in (0, 1))
+    model.fit(photos, monets, batch_size=config.batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[callback])
+    assert int(model.optimizers["photo_to_monet"].iterations.numpy()) == 4
+    assert int(model.schedule_steps["total_steps"].numpy()) == 6
+    # After the first call (two steps) the rate follows the 6-step schedule: decay from step 3 to 0 at 6.
+    np.testing.assert_allclose(callback.rates[-1], config.learning_rate * (6 - 4) / 3, rtol=1e-5)
 
 
 def train_weights(config, strategy, weights, photos, monets, steps):
