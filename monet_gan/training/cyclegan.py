@@ -1,23 +1,16 @@
 """The CycleGAN as a Keras model: four networks, two composites, four optimizers, one train_step.
 
-`model.fit` drives training under either Keras backend, so Keras' progress bar, callbacks,
-`steps_per_execution` and distribution (tf.distribute strategies under TensorFlow,
-keras.distribution under JAX) all work unchanged. One train step, as in the references:
-
-  1. one shared forward of both generators: the fakes, both cycles and both identities (six
-     generator passes) and the discriminators' verdicts on the augmented fakes, giving both
-     directions' losses (composite.direction_terms) and the joint generator loss;
-  2. the two discriminators' losses on real images against fakes drawn from the image pools;
-  3. every gradient is taken at the step's starting weights, then each of the four optimizers
-     applies its own network's gradient, and nothing else.
-
-At the same weights, the gradient of a per-direction composite's loss with respect to its forward
-generator equals that of the joint loss (tests/composite_test.py shows it), so this is the
-composites' update at the references' cost. Each optimizer is handed an explicit variable list,
-so no network is ever changed by an update that is not its own. Every optimizer has its own
-learning-rate schedule object: a callback that sets `model.optimizer.learning_rate` would reach
-only one of the four. Only the gradient computation differs between the backends (gradients.py);
-under JAX the step runs on the state Keras' trainer passes in (jax_training.py).
+`model.fit` drives training under either Keras backend, with Keras' callbacks,
+`steps_per_execution` and distribution (tf.distribute under TensorFlow, keras.distribution under
+JAX). One step, as in the references: a shared forward of both generators (six passes) gives both
+directions' losses and the joint generator loss; the discriminators are judged on real images
+against pooled fakes; every gradient is taken at the step's starting weights, then each of the
+four optimizers applies its own network's gradient to that network alone (explicit variable
+lists, so the frozen networks of each composite stay frozen). At equal weights a composite's
+gradient with respect to its forward generator equals the joint loss's (tests/composite_test.py).
+Every optimizer has its own schedule object, all reading the model's two step variables. Only
+the gradient computation differs between backends (gradients.py); under JAX the step runs on the
+state Keras' trainer passes in (jax_training.py).
 """
 
 import keras
