@@ -49,6 +49,13 @@ def test_jax_updates_leave_the_frozen_networks_bit_identical():
 
 
 @pytest.mark.slow
+def test_jax_mixed_float16_step_scales_the_loss_and_stays_finite():
+    result = run([sys.executable, WORKER, "float16"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
+
+
+@pytest.mark.slow
 def test_eight_device_data_parallel_matches_one_device(tmp_path):
     out = tmp_path / "weights.npz"
     result = run([sys.executable, WORKER, "equivalence", str(out)],

@@ -1,6 +1,7 @@
 """Checks run under KERAS_BACKEND=jax in a subprocess of the (TensorFlow) test run.
 
     KERAS_BACKEND=jax python tests/jax_worker.py freezing
+    KERAS_BACKEND=jax python tests/jax_worker.py float16
     KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=8 python tests/jax_worker.py equivalence OUT.npz
 
 Prints one line "ok" (freezing) or writes the weights of a one-device and an eight-device run
@@ -96,6 +97,27 @@ def schedule_and_steps_per_execution(config):
     np.testing.assert_allclose(callback.rates[-1], config.learning_rate * (6 - 4) / 3, rtol=1e-5)
 
 
+def float16():
+    """A mixed_float16 step under JAX: loss scaling active, the skip-or-apply selects, finite losses."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.utils.set_random_seed(0)
+    config = config_lib.TrainConfig.smoke()
+    model = cyclegan.CycleGAN(config)
+    model.compile(total_steps=10)
+    keras.mixed_precision.set_global_policy("float32")
+    assert all(isinstance(o, keras.optimizers.LossScaleOptimizer) for o in model.optimizers.values())
+    initial_scale = float(model.optimizers["photo_to_monet"].dynamic_scale.numpy())
+    photos, monets = (np.concatenate([batch(config, seed)[index] for seed in range(3)]) for index in (0, 1))
+    history = model.fit(photos, monets, batch_size=config.batch_size, epochs=1, shuffle=False, verbose=0)
+    assert all(np.isfinite(values[-1]) for values in history.history.values()), history.history
+    for optimizer in model.optimizers.values():
+        steps = int(optimizer.iterations.numpy())
+        scale = float(optimizer.dynamic_scale.numpy())
+        assert steps == 3 or (steps < 3 and scale == initial_scale / 2 ** (3 - steps)), (steps, scale)
+    assert all(np.all(np.isfinite(v.numpy())) for v in model.trainable_variables)
+    print("ok")
+
+
 def train_weights(config, strategy, weights, photos, monets, steps):
     with strategy.scope():
         model = cyclegan.CycleGAN(config)
@@ -127,4 +149,4 @@ def equivalence(out_path):
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    {"freezing": freezing, "equivalence": equivalence}[sys.argv[1]](*sys.argv[2:])
+    {"freezing": freezing, "equivalence": equivalence, "float16": float16}[sys.argv[1]](*sys.argv[2:])
