@@ -41,8 +41,43 @@ def _top_level_parser():
     return parser
 
 
+BACKENDS = ("tensorflow", "jax")
+
+
+def requested_backend(argv):
+    """The value of a `--backend NAME` or `--backend=NAME` option in `argv`, or None."""
+    for index, argument in enumerate(argv):
+        if argument == "--backend" and index + 1 < len(argv):
+            return argv[index + 1]
+        if argument.startswith("--backend="):
+            return argument.split("=", 1)[1]
+    return None
+
+
+def select_backend(name):
+    """Makes `name` Keras' backend; Keras fixes its backend when first imported, so this must
+    come before. A UserError if Keras is already loaded with another one."""
+    if name not in BACKENDS:
+        raise UserError(f"Unknown backend {name!r}; choose one of {', '.join(BACKENDS)}.")
+    if "keras" in sys.modules:
+        loaded = sys.modules["keras"].backend.backend()
+        if loaded != name:
+            raise UserError(
+                f"Keras is already loaded with the {loaded} backend, so --backend {name} cannot take "
+                f"effect; set KERAS_BACKEND={name} before Python imports Keras."
+            )
+    os.environ["KERAS_BACKEND"] = name
+
+
 def run_command(module_name, prog, description, argv):
     """Parses `argv` for one command module and runs it, turning user errors into exit code 2."""
+    backend = requested_backend(argv)
+    if backend is not None:
+        try:
+            select_backend(backend)
+        except UserError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     module = _import_quietly(module_name)
     parser = argparse.ArgumentParser(prog=prog, description=description)
     module.add_arguments(parser)

@@ -107,6 +107,8 @@ def run_demo(run_dir, epochs=None, steps_per_epoch=None):
 
 def add_arguments(parser):
     parser.add_argument("--run-dir", default=os.path.join("runs", "demo"), help="default: runs/demo")
+    parser.add_argument("--backend", choices=("tensorflow", "jax"),
+                        help="Keras backend (default: KERAS_BACKEND, else tensorflow)")
     parser.add_argument("--epochs", type=int, help="default: 4")
     parser.add_argument("--steps-per-epoch", type=int, help="default: 24")
 

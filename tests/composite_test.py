@@ -76,16 +76,124 @@ def test_composite_update_changes_only_its_forward_generator(model_and_batch, di
 def test_each_discriminator_changes_only_in_its_own_update(model_and_batch):
     model, photos, monets = model_and_batch
     fakes_monet = model.photo_to_monet(photos)
-    fakes_photo = model.monet_to_photo(monets)
-    before = _snapshot(model)
-    model.update_discriminators(photos, monets, fakes_monet, fakes_photo)
-    assert _changed(before, _snapshot(model)) == {"monet_discriminator", "photo_discriminator"}
-
     before = _snapshot(model)
     composite.update_discriminator(
-        model.monet_discriminator, model.optimizers["monet_discriminator"], monets, fakes_monet, model.config
+        model.monet_discriminator, model.optimizers["monet_discriminator"], monets, fakes_monet, model.config,
+        model.discriminator_augmentation,
     )
     assert _changed(before, _snapshot(model)) == {"monet_discriminator"}
+
+
+@pytest.mark.parametrize("trained", cyclegan.NETWORK_NAMES)
+def test_each_optimizer_of_the_step_changes_only_its_own_network(model_and_batch, trained):
+    model, photos, monets = model_and_batch
+    _, _, gradients = model.compute_gradients(photos, monets)
+    before = _snapshot(model)
+    model.optimizers[trained].apply(gradients[trained], model.networks[trained].trainable_variables)
+    assert _changed(before, _snapshot(model)) == {trained}
+
+
+def _shared_weight_model():
+    """No augmentation and no dropout, so the step and the composites see identical forwards."""
+    keras.utils.set_random_seed(3)
+    config = config_lib.TrainConfig.smoke(diffaugment_policy="", dropout_rate=0.0, pool_size=0)
+    model = cyclegan.CycleGAN(config)
+    model.compile(total_steps=10)
+    random = np.random.default_rng(3)
+    shape = (config.batch_size, config.image_size, config.image_size, 3)
+    photos = tf.constant(random.uniform(-1, 1, shape), tf.float32)
+    monets = tf.constant(random.uniform(-1, 1, shape), tf.float32)
+    return model, photos, monets
+
+
+def test_each_composite_loss_and_gradient_equal_what_the_shared_step_uses():
+    model, photos, monets = _shared_weight_model()
+    generators, _, step_gradients = model.compute_gradients(photos, monets)
+    for direction, name, (source, target) in (
+        ("painting", "photo_to_monet", (photos, monets)),
+        ("photography", "monet_to_photo", (monets, photos)),
+    ):
+        result, composite_gradients = getattr(model, direction).loss_and_gradients(source, target)
+        for term in ("total", "adversarial", "cycle", "identity"):
+            np.testing.assert_allclose(
+                result["per_example"][term], generators[direction][term], rtol=1e-5, err_msg=term
+            )
+        for composite_gradient, step_gradient in zip(composite_gradients, step_gradients[name]):
+            scale = float(np.max(np.abs(composite_gradient))) + 1e-12
+            np.testing.assert_allclose(step_gradient, composite_gradient, rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_the_step_runs_six_generator_passes(model_and_batch, monkeypatch):
+    model, photos, monets = model_and_batch
+    calls = []
+    for name in cyclegan.GENERATOR_NAMES:
+        network = model.networks[name]
+        original = network.call
+        monkeypatch.setattr(network, "call", lambda *args, _original=original, _name=name, **kwargs: (
+            calls.append(_name) or _original(*args, **kwargs)))
+    model.train_step((photos, monets))
+    assert sorted(calls) == ["monet_to_photo"] * 3 + ["photo_to_monet"] * 3
+
+
+def test_the_logged_cycle_loss_counts_each_cycle_once():
+    model, photos, monets = _shared_weight_model()
+    # The terms at the step's starting weights, from the photo->Monet composite: both cycles.
+    per_example, _ = model.painting.generator_losses(photos, monets)
+    logs = model.train_step((photos, monets))
+    np.testing.assert_allclose(float(logs["cycle_loss"]), float(np.mean(per_example["cycle"])), rtol=1e-5)
+
+
+def _pinned_model():
+    """A tiny model whose weights come from NumPy's seeded generator, not from a backend's."""
+    config = config_lib.TrainConfig.smoke(
+        diffaugment_policy="", dropout_rate=0.0, pool_size=0, generator_filters=4, discriminator_filters=4,
+        num_residual_blocks=1, image_size=32,
+    )
+    model = cyclegan.CycleGAN(config)
+    random = np.random.default_rng(7)
+    for variable in model.trainable_variables:
+        variable.assign(random.normal(0.0, 0.2, variable.shape).astype("float32"))
+    images = np.linspace(-1.0, 1.0, 2 * 32 * 32 * 3, dtype="float32").reshape(2, 32, 32, 3)
+    return model, images, images[:, ::-1] * 0.8
+
+
+# The joint generator loss of `_pinned_model` on its fixed images; written down, not recomputed.
+PINNED_GENERATOR_LOSS = 24.64558
+
+
+def test_generator_loss_of_a_fixed_tiny_network_is_pinned():
+    model, photos, monets = _pinned_model()
+    loss = float(model.generator_phase(photos, monets)["loss"])
+    np.testing.assert_allclose(loss, PINNED_GENERATOR_LOSS, rtol=1e-4)
+
+    # The mutations the pin guards against move the loss well outside its tolerance.
+    config = model.config
+    outputs = {
+        "fake_monets": model.photo_to_monet(photos), "fake_photos": model.monet_to_photo(monets),
+    }
+    monet_verdicts = model.monet_discriminator(outputs["fake_monets"])
+    photo_verdicts = model.photo_discriminator(outputs["fake_photos"])
+    same_monets, same_photos = model.photo_to_monet(monets), model.monet_to_photo(photos)
+
+    def joint(config, cycled_photos, cycled_monets):
+        painting = composite.direction_terms(
+            config, photos, monets, monet_verdicts, same_monets, cycled_photos, cycled_monets
+        )
+        photography = composite.direction_terms(
+            config, monets, photos, photo_verdicts, same_photos, cycled_monets, cycled_photos
+        )
+        return float(np.mean(composite.joint_generator_loss(config, painting, photography)))
+
+    right_cycles = (model.monet_to_photo(outputs["fake_monets"]), model.photo_to_monet(outputs["fake_photos"]))
+    np.testing.assert_allclose(joint(config, *right_cycles), PINNED_GENERATOR_LOSS, rtol=1e-4)
+    # Swapped generators in the cycles: photo -> Monet -> Monet and Monet -> photo -> photo.
+    swapped_cycles = (model.photo_to_monet(outputs["fake_monets"]), model.monet_to_photo(outputs["fake_photos"]))
+    # The identity term weighted 0.5 instead of 5 (identity_weight 0.05 of the cycle weight 10).
+    light_identity = config.replace(identity_weight=0.05)
+    assert config.identity_loss_weight == 5.0 and light_identity.identity_loss_weight == 0.5
+    for mutated in (joint(config, *swapped_cycles), joint(light_identity, *right_cycles)):
+        # Each would fail the pin's assertion above by more than ten times its tolerance.
+        assert abs(mutated - PINNED_GENERATOR_LOSS) > 10 * 1e-4 * PINNED_GENERATOR_LOSS, mutated
 
 
 def test_composite_outputs_every_term_of_the_generator_loss(model_and_batch):

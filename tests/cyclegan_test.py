@@ -52,3 +52,30 @@ def test_ema_moves_toward_the_live_weights_at_the_configured_rate():
     for average, old, variable in zip(averages, previous, model.photo_to_monet.trainable_variables):
         expected = 0.9 * old + 0.1 * variable.numpy()
         np.testing.assert_allclose(np.array(average), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_mixed_float16_step_scales_the_loss_and_stays_finite():
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(0)
+        config = config_lib.TrainConfig.smoke()
+        model = cyclegan.CycleGAN(config)
+        model.compile(total_steps=10)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert all(isinstance(optimizer, keras.optimizers.LossScaleOptimizer) for optimizer in model.optimizers.values())
+    initial_scale = float(model.optimizers["photo_to_monet"].dynamic_scale.numpy())
+    before = [v.numpy() for v in model.photo_to_monet.trainable_variables]
+    for seed in range(3):
+        logs = model.train_step(_batch(config, seed))
+        assert all(np.isfinite(float(value)) for value in logs.values()), logs
+    for optimizer in model.optimizers.values():
+        # Either every step was applied, or an overflowing one was skipped and the scale halved.
+        steps = int(optimizer.iterations.numpy())
+        scale = float(optimizer.dynamic_scale.numpy())
+        assert steps == 3 or (steps < 3 and scale == initial_scale / 2 ** (3 - steps)), (steps, scale)
+    after = [v.numpy() for v in model.photo_to_monet.trainable_variables]
+    assert int(model.optimizers["photo_to_monet"].iterations.numpy()) == 0 or any(
+        not np.array_equal(a, b) for a, b in zip(before, after))
+    assert all(np.all(np.isfinite(value)) for value in after)

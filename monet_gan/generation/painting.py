@@ -3,10 +3,16 @@
 The photos are painted (on every replica of a TPU or of several GPUs when a distribution strategy
 is active), converted to 256x256 uint8 and JPEG-encoded in the graph; only the JPEG bytes reach
 Python. `computing_in` chooses the arithmetic (float32 or bfloat16) without copying the weights.
+
+Under the JAX backend the painting is a jitted `stateless_call` of the generator on the JAX
+devices (the batch split across them when there are several); the pixels come back to the host,
+where TensorFlow encodes the JPEGs, as on a TPU under TensorFlow.
 """
 
 import contextlib
 
+import keras
+import numpy as np
 import tensorflow as tf
 
 from monet_gan.training import strategy as strategy_lib
@@ -93,6 +99,8 @@ def make_paint_step(model, strategy, quality=DEFAULT_QUALITY, jit_compile=DEFAUL
     `strategy.run`, and the shares are gathered on the host, where JPEG encoding runs (TPUs cannot
     encode). The names never leave the host.
     """
+    if keras.backend.backend() == "jax":
+        return make_jax_paint_step(model, strategy, quality)
     distributed = strategy.num_replicas_in_sync > 1
 
     @tf.function(jit_compile=jit_compile)
@@ -109,5 +117,48 @@ def make_paint_step(model, strategy, quality=DEFAULT_QUALITY, jit_compile=DEFAUL
         painted = strategy.run(paint, args=(images,)) if distributed else paint(images)
         jpegs = encode_jpegs(tf.cast(gather(painted), tf.uint8), quality)
         return gather(names), jpegs, gather(valid)
+
+    return step
+
+
+def to_output_pixels_keras(paintings, output_size=OUTPUT_SIZE):
+    """`to_output_pixels` in keras.ops, for the JAX devices."""
+    ops = keras.ops
+    paintings = ops.cast(paintings, "float32")
+    if paintings.shape[1] != output_size or paintings.shape[2] != output_size:
+        paintings = ops.image.resize(
+            paintings, (output_size, output_size), interpolation="bilinear", antialias=True
+        )
+    return ops.round(ops.clip((paintings + 1.0) * 127.5, 0.0, 255.0))
+
+
+def make_jax_paint_step(model, strategy, quality=DEFAULT_QUALITY):
+    """The JAX counterpart of `make_paint_step`: paints on the JAX devices, encodes on the host.
+
+    The weights are read once (a generator does not change while it paints). With several
+    devices the batch is placed split along its first axis and the weights replicated, so the
+    jitted function runs on all of them.
+    """
+    import jax
+
+    devices = getattr(strategy, "devices", None) or jax.devices()[:1]
+    if len(devices) > 1:
+        mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
+        batch_sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+        replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    else:
+        batch_sharding = replicated = jax.sharding.SingleDeviceSharding(devices[0])
+    trainable = [jax.device_put(variable.value, replicated) for variable in model.trainable_variables]
+    non_trainable = [jax.device_put(variable.value, replicated) for variable in model.non_trainable_variables]
+
+    @jax.jit
+    def paint(trainable, non_trainable, images):
+        paintings, _ = model.stateless_call(trainable, non_trainable, images, training=False)
+        return to_output_pixels_keras(paintings)
+
+    def step(names, images, valid):
+        images = jax.device_put(np.asarray(images, dtype="float32"), batch_sharding)
+        pixels = np.asarray(paint(trainable, non_trainable, images)).astype("uint8")
+        return names, encode_jpegs(tf.constant(pixels), quality), valid
 
     return step

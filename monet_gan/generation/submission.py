@@ -194,7 +194,10 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=painting.DE
     """
     _check_arguments(batch_size, limit, quality)
     start = time.perf_counter()
-    strategy = strategy or tf.distribute.get_strategy()
+    if strategy is None:
+        # Under JAX the default is every JAX device; under TensorFlow the active strategy.
+        on_jax = keras.backend.backend() == "jax"
+        strategy = strategy_lib.get_strategy(verbose=False) if on_jax else tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     global_batch_size = -(-batch_size // replicas) * replicas
     precision = painting.resolve_precision(precision, strategy)
@@ -208,7 +211,7 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=painting.DE
     source = resolve_photos(photos)
     count = plan_count(sources.count_images(source), source, limit)
     batches = _photo_batches(source, image_size, count, global_batch_size)
-    if replicas > 1:
+    if replicas > 1 and not isinstance(strategy, strategy_lib.JaxDataParallel):
         batches = strategy.experimental_distribute_dataset(
             batches, tf.distribute.InputOptions(experimental_fetch_to_device=False)
         )
@@ -249,6 +252,8 @@ def write_submission(ckpt, photos=None, out="images.zip", batch_size=painting.DE
 
 
 def add_arguments(parser):
+    parser.add_argument("--backend", choices=("tensorflow", "jax"),
+                        help="Keras backend (default: KERAS_BACKEND, else tensorflow)")
     parser.add_argument("--ckpt", required=True, metavar="PATH",
                         help="run directory, .keras generator, or .weights.h5 with "
                         "config.json beside it")

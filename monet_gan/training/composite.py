@@ -12,12 +12,21 @@ generator learns. Keras 3 no longer freezes sub-models by snapshotting `trainabl
 time as tf.keras 2 did, so the freezing here is explicit: `update_generator` differentiates with
 respect to the forward generator's variables only and hands exactly those to the optimizer. The
 discriminator and the backward generator are read, never written.
+
+The loss terms are written once, here (`direction_terms`, `joint_generator_loss`,
+`discriminator_terms`), as functions of the networks' outputs. The composites and the CycleGAN's
+train step both use them: at the same weights, the gradient of a composite's loss with respect to
+its forward generator equals the gradient of the joint generator loss with respect to it, so the
+train step computes one shared forward of both generators (six passes, as the references do)
+instead of one per composite (ten).
 """
 
 import keras
 import tensorflow as tf
+from keras import ops
 
 from monet_gan.training import diffaugment
+from monet_gan.training import gradients as gradients_lib
 from monet_gan.training import losses
 from monet_gan.training import seed_state
 
@@ -102,6 +111,59 @@ def build_composite(forward_generator, discriminator, backward_generator, augmen
     return keras.Model([real_source, real_target], outputs, name=name)
 
 
+def average_loss(per_example):
+    """The mean of per-example losses over the GLOBAL batch.
+
+    Under a tf.distribute strategy each replica holds its share of the batch, and dividing by the
+    global batch size makes the replicas' summed gradients a mean. Under JAX with
+    keras.distribution the arrays are global, so a plain mean is the global mean.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return tf.nn.compute_average_loss(per_example)
+    return ops.mean(per_example)
+
+
+def direction_terms(config, real_source, real_target, verdict, identity, forward_cycle, backward_cycle):
+    """Per-example loss terms of one direction's generator, from the networks' outputs.
+
+    Args:
+        config: the TrainConfig (loss kind, weights, labels).
+        real_source, real_target: the real images of the source and target domains.
+        verdict: the target discriminator's output on the (augmented) fake.
+        identity: the forward generator's output on `real_target`.
+        forward_cycle: source -> target -> source. backward_cycle: target -> source -> target.
+
+    Returns:
+        A dict of (batch,) float32 tensors: adversarial, cycle (both cycles), identity, and total.
+    """
+    adversarial = losses.generator_adversarial_loss(config.loss, verdict, real_label=config.real_label)
+    cycle = losses.cycle_loss(real_source, forward_cycle) + losses.cycle_loss(real_target, backward_cycle)
+    identity_term = losses.identity_loss(real_target, identity)
+    total = adversarial + config.cycle_weight * cycle + config.identity_loss_weight * identity_term
+    return {"total": total, "adversarial": adversarial, "cycle": cycle, "identity": identity_term}
+
+
+def joint_generator_loss(config, painting, photography):
+    """The references' joint generator loss, per example, from both directions' terms.
+
+    Both directions' totals hold the same two cycle terms, so the joint loss counts them once:
+    painting total + photography's adversarial and identity terms.
+    """
+    return painting["total"] + photography["adversarial"] + config.identity_loss_weight * photography["identity"]
+
+
+def discriminator_terms(config, real_logits, fake_logits):
+    """A discriminator's per-example loss and the fraction of patches judged right on each side."""
+    per_example = losses.discriminator_loss(
+        config.loss, real_logits, fake_logits, real_label=config.real_label, fake_label=config.fake_label,
+    )
+    # LSGAN's outputs are scores around the labels, the other losses' are logits around zero.
+    threshold = 0.5 * (config.real_label + config.fake_label) if config.loss == "lsgan" else 0.0
+    real_accuracy = ops.mean(ops.cast(ops.cast(real_logits, "float32") > threshold, "float32"), axis=[1, 2, 3])
+    fake_accuracy = ops.mean(ops.cast(ops.cast(fake_logits, "float32") <= threshold, "float32"), axis=[1, 2, 3])
+    return {"loss": per_example, "real_accuracy": real_accuracy, "fake_accuracy": fake_accuracy}
+
+
 class Direction:
     """One direction of the CycleGAN: its composite, the networks it trains, and their losses.
 
@@ -119,36 +181,33 @@ class Direction:
     def generator_losses(self, real_source, real_target, training=True):
         """Per-example losses of this direction's generator, and the composite's outputs."""
         outputs = self.composite([real_source, real_target], training=training)
-        adversarial = losses.generator_adversarial_loss(
-            self.config.loss, outputs["verdict"], real_label=self.config.real_label
+        per_example = direction_terms(
+            self.config, real_source, real_target, outputs["verdict"], outputs["identity"],
+            outputs["forward_cycle"], outputs["backward_cycle"],
         )
-        cycle = losses.cycle_loss(real_source, outputs["forward_cycle"]) + losses.cycle_loss(
-            real_target, outputs["backward_cycle"]
-        )
-        identity = losses.identity_loss(real_target, outputs["identity"])
-        total = (
-            adversarial
-            + self.config.cycle_weight * cycle
-            + self.config.identity_loss_weight * identity
-        )
-        per_example = {"total": total, "adversarial": adversarial, "cycle": cycle, "identity": identity}
         return per_example, outputs
+
+    def loss_and_gradients(self, real_source, real_target):
+        """The composite's mean loss and its gradient with respect to the forward generator only."""
+
+        def compute():
+            per_example, outputs = self.generator_losses(real_source, real_target)
+            return {"loss": average_loss(per_example["total"]), "per_example": per_example, "outputs": outputs}
+
+        return gradients_lib.value_and_gradients(
+            compute, self.forward_generator.trainable_variables, self.composite.variables
+        )
 
     def update_generator(self, optimizer, real_source, real_target):
         """One optimizer step on the forward generator's variables, and nothing else.
 
-        The tape sees every network, but the gradient is taken with respect to the forward
-        generator alone and only those variables reach the optimizer: this is what keeps the
-        discriminator and the backward generator frozen inside the composite.
+        The gradient is taken with respect to the forward generator alone and only those
+        variables reach the optimizer: this is what keeps the discriminator and the backward
+        generator frozen inside the composite.
         """
-        variables = self.forward_generator.trainable_variables
-        with tf.GradientTape() as tape:
-            per_example, outputs = self.generator_losses(real_source, real_target)
-            # Averaging over the global batch makes the replicas' summed gradients a mean.
-            loss = tf.nn.compute_average_loss(per_example["total"])
-        gradients = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(gradients, variables))
-        return per_example, outputs
+        result, gradients = self.loss_and_gradients(real_source, real_target)
+        optimizer.apply(gradients, self.forward_generator.trainable_variables)
+        return result["per_example"], result["outputs"]
 
 
 def update_discriminator(discriminator, optimizer, real, fake, config, augmentation=None):
@@ -156,22 +215,18 @@ def update_discriminator(discriminator, optimizer, real, fake, config, augmentat
 
     Returns the per-example loss and the fraction of patches judged correctly on each side.
     """
-    variables = discriminator.trainable_variables
-    fake = tf.stop_gradient(fake)
+    fake = ops.stop_gradient(fake)
     if augmentation is not None:
         real, fake = augmentation(real), augmentation(fake)
-    with tf.GradientTape() as tape:
-        real_logits = discriminator(real, training=True)
-        fake_logits = discriminator(fake, training=True)
-        per_example = losses.discriminator_loss(
-            config.loss, real_logits, fake_logits,
-            real_label=config.real_label, fake_label=config.fake_label,
+
+    def compute():
+        terms = discriminator_terms(
+            config, discriminator(real, training=True), discriminator(fake, training=True)
         )
-        loss = tf.nn.compute_average_loss(per_example)
-    gradients = tape.gradient(loss, variables)
-    optimizer.apply_gradients(zip(gradients, variables))
-    # LSGAN's outputs are scores around the labels, the other losses' are logits around zero.
-    threshold = 0.5 * (config.real_label + config.fake_label) if config.loss == "lsgan" else 0.0
-    real_accuracy = tf.reduce_mean(tf.cast(real_logits > threshold, tf.float32), axis=[1, 2, 3])
-    fake_accuracy = tf.reduce_mean(tf.cast(fake_logits <= threshold, tf.float32), axis=[1, 2, 3])
-    return per_example, real_accuracy, fake_accuracy
+        return {**terms, "per_example": terms["loss"], "loss": average_loss(terms["loss"])}
+
+    result, gradients = gradients_lib.value_and_gradients(
+        compute, discriminator.trainable_variables, discriminator.variables
+    )
+    optimizer.apply(gradients, discriminator.trainable_variables)
+    return result["per_example"], result["real_accuracy"], result["fake_accuracy"]

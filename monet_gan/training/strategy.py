@@ -2,6 +2,11 @@
 
 Everything that holds variables (networks, optimizers, image pools) must be created inside the
 chosen strategy's `scope()`, and the global batch is split evenly across its replicas.
+
+Under TensorFlow this is a tf.distribute strategy. Under JAX (KERAS_BACKEND=jax, the only way to
+Kaggle's TPU VM today) it is a JaxDataParallel: keras.distribution.DataParallel over every JAX
+device, which replicates the variables and splits the global batch along its first axis; fit
+runs inside `fit_scope(strategy)` so that Keras' JAX trainer shards the data and the state.
 """
 
 import contextlib
@@ -95,6 +100,49 @@ def unreachable_tpu_problem(machine=None, backend=None):
     )
 
 
+class JaxDataParallel:
+    """keras.distribution.DataParallel over JAX devices, with the parts of a tf.distribute
+    strategy the trainer reads: `num_replicas_in_sync` and `scope()`.
+
+    One device needs no distribution: its scope is empty, as TensorFlow's default strategy's is.
+    """
+
+    def __init__(self, devices):
+        if not devices:
+            raise ValueError("JaxDataParallel needs at least one device, got none.")
+        self.devices = list(devices)
+        self.num_replicas_in_sync = len(self.devices)
+        self.platform = self.devices[0].platform
+        self.distribution = (
+            keras.distribution.DataParallel(devices=self.devices) if len(self.devices) > 1 else None
+        )
+
+    def scope(self):
+        return self.distribution.scope() if self.distribution is not None else contextlib.nullcontext()
+
+
+def fit_scope(strategy):
+    """The context `model.fit` runs in: the JAX distribution, or nothing (tf.distribute models keep theirs)."""
+    return strategy.scope() if isinstance(strategy, JaxDataParallel) else contextlib.nullcontext()
+
+
+def _get_jax_strategy(kind):
+    import jax
+
+    if kind == "multiworker":
+        raise UserError("Multi-worker training needs the tensorflow backend (tf.distribute); use --backend tensorflow.")
+    devices = jax.devices()
+    platform = devices[0].platform
+    if kind == "tpu" and platform != "tpu":
+        raise UserError(f"A TPU was asked for but JAX sees {platform} devices only. On Kaggle, choose "
+                        "Settings -> Accelerator -> TPU VM.")
+    if kind == "gpus" and platform != "gpu":
+        raise UserError(f"GPUs were asked for but JAX sees {platform} devices only.")
+    if kind == "cpu":
+        devices = jax.devices("cpu")
+    return JaxDataParallel(devices)
+
+
 def get_strategy(kind="auto", verbose=True):
     """Returns the tf.distribute strategy for this machine.
 
@@ -109,6 +157,11 @@ def get_strategy(kind="auto", verbose=True):
     problem = unreachable_tpu_problem() if kind in ("auto", "tpu") else None
     if problem:
         raise UserError(problem)
+    if keras.backend.backend() == "jax":
+        strategy = _get_jax_strategy(kind)
+        if verbose:
+            print(f"strategy: {describe(strategy)}")
+        return strategy
     strategy = None
     gpus = tf.config.list_physical_devices("GPU")
     if kind in ("auto", "tpu"):
@@ -145,10 +198,14 @@ def get_strategy(kind="auto", verbose=True):
 def describe(strategy):
     """A one-line description, e.g. 'TPUStrategy with 8 replicas'."""
     replicas = strategy.num_replicas_in_sync
+    if isinstance(strategy, JaxDataParallel):
+        return f"JAX DataParallel over {replicas} {strategy.platform} device{'s' if replicas != 1 else ''}"
     return f"{type(strategy).__name__} with {replicas} replica{'s' if replicas != 1 else ''}"
 
 
 def is_tpu(strategy):
+    if isinstance(strategy, JaxDataParallel):
+        return strategy.platform == "tpu"
     return isinstance(strategy, tf.distribute.TPUStrategy)
 
 
@@ -164,6 +221,8 @@ def cpu_has_native_bfloat16():
 
 def on_bfloat16_cpu(strategy):
     """Whether `strategy` computes on CPUs (no TPU, no GPU) that have native bfloat16 instructions."""
+    if isinstance(strategy, JaxDataParallel):
+        return strategy.platform == "cpu" and cpu_has_native_bfloat16()
     return (
         not is_tpu(strategy)
         and not tf.config.list_logical_devices("GPU")
@@ -248,7 +307,8 @@ def check_steps_per_execution(steps_per_execution, strategy):
     of MirroredStrategy and MultiWorkerMirroredStrategy inside that cond the graph fails with
     "You must feed a value for placeholder tensor" (keras-team/keras#19246).
     """
-    if steps_per_execution > 1 and not is_tpu(strategy) and strategy.num_replicas_in_sync > 1:
+    multi_replica_tf = not isinstance(strategy, JaxDataParallel) and strategy.num_replicas_in_sync > 1
+    if steps_per_execution > 1 and not is_tpu(strategy) and multi_replica_tf:
         raise UserError(
             f"steps_per_execution={steps_per_execution} does not work with {describe(strategy)} in "
             "Keras 3 (keras-team/keras#19246); use --steps-per-execution 1 there (TPUs and single "
@@ -263,6 +323,6 @@ def check_global_batch(global_batch_size, strategy):
     if global_batch_size % replicas:
         raise UserError(
             f"The global batch size {global_batch_size} is not divisible by the "
-            f"{replicas} replicas of {type(strategy).__name__}; use a multiple of {replicas}."
+            f"{replicas} replicas of {describe(strategy)}; use a multiple of {replicas}."
         )
     return global_batch_size // replicas

@@ -21,6 +21,7 @@ from monet_gan import run_folder
 from monet_gan.data import pipeline
 from monet_gan.data import sources
 from monet_gan.errors import UserError
+from monet_gan.training import checkpoints
 from monet_gan.training import config as config_lib
 from monet_gan.training import cyclegan
 from monet_gan.training import strategy as strategy_lib
@@ -60,11 +61,17 @@ def export_generators(model, run_dir):
     generator = model.photo_to_monet
     paths = {"generator": os.path.join(run_dir, run_folder.GENERATOR_FILE)}
     save_atomically(generator, paths["generator"])
-    if model.optimizers["photo_to_monet"].use_ema:
+    if ema_optimizer(model).use_ema:
         paths["ema_generator"] = os.path.join(run_dir, run_folder.EMA_GENERATOR_FILE)
         with painting_weights(model):
             save_atomically(generator, paths["ema_generator"])
     return paths
+
+
+def ema_optimizer(model):
+    """The photo->Monet Adam, which keeps the moving average (inside a LossScaleOptimizer under float16)."""
+    optimizer = model.optimizers["photo_to_monet"]
+    return getattr(optimizer, "inner_optimizer", optimizer)
 
 
 @contextlib.contextmanager
@@ -75,7 +82,7 @@ def painting_weights(model):
     them), else the live weights themselves. The live weights are back in place afterwards.
     """
     generator = model.photo_to_monet
-    optimizer = model.optimizers["photo_to_monet"]
+    optimizer = ema_optimizer(model)
     if not optimizer.use_ema:
         yield generator
         return
@@ -240,15 +247,27 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
     )
 
     total_steps = config.epochs * steps_per_epoch
+    backend = keras.backend.backend()
+    checkpoint_dir = os.path.join(run_dir, run_folder.CHECKPOINT_DIR)
+    checkpoints.check_backend(checkpoint_dir, backend)
     with strategy.scope(), strategy_lib.dtype_policy(strategy, config.mixed_precision) as policy:
         model = cyclegan.CycleGAN(config)
         model.compile(total_steps, config.steps_per_execution, config.jit_compile)
-        epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        checkpoint = make_checkpoint(model, epoch_variable)
+        if backend == "tensorflow":
+            epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+            checkpoint = make_checkpoint(model, epoch_variable)
+        else:
+            epoch_variable = keras.Variable(0, dtype="int32", trainable=False, name="epoch")
     print(f"networks compute in {policy} (mixed_precision={config.mixed_precision!r})")
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, run_folder.CHECKPOINT_DIR), max_to_keep=2)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    if backend == "tensorflow":
+        manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=2)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    else:
+        # tf.train.Checkpoint cannot hold JAX variables: NumPy arrays instead (checkpoints.py).
+        manager = checkpoints.ArrayCheckpointManager(model, epoch_variable, checkpoint_dir, max_to_keep=2)
+        if manager.latest_checkpoint:
+            manager.restore()
     if deadline is None:
         # Without a budget the configured epochs decide the schedule, even when resuming a run
         # whose length a budget once planned or whose --epochs changed.
@@ -284,7 +303,7 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
         ))
     if initial_epoch < config.epochs:
         # A corrupt file surfaces only when the pipeline reaches it; name it instead of a stack.
-        with sources.user_errors(photo_source, monet_source):
+        with sources.user_errors(photo_source, monet_source), strategy_lib.fit_scope(strategy):
             model.fit(
                 dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                 initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose,
@@ -317,6 +336,8 @@ def add_arguments(parser):
                         "resize-convolution (nearest, bilinear), which leaves no checkerboard")
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--backend", choices=("tensorflow", "jax"),
+                        help="Keras backend (default: KERAS_BACKEND, else tensorflow); jax reaches Kaggle's TPU VM")
     parser.add_argument("--strategy", default="auto", choices=strategy_lib.STRATEGY_CHOICES)
     parser.add_argument("--steps-per-execution", type=int,
                         help="train steps per call into the device (TPUs: 32 or more hides the host's latency)")
