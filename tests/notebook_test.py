@@ -159,11 +159,20 @@ def _inject_parameters(notebook, parameters):
     notebook.cells.insert(index + 1, cell)
 
 
+# TensorFlow on one CPU device, and JAX on eight virtual CPU devices standing for a TPU v5e-8's chips.
+BACKENDS = {
+    "tensorflow": ({}, 1),
+    "jax": ({"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}, 8),
+}
+
+
 @pytest.mark.slow
-def test_notebook_runs_top_to_bottom_on_a_kaggle_tree_and_writes_a_valid_zip(tmp_path, monkeypatch):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_notebook_runs_top_to_bottom_on_a_kaggle_tree_and_writes_a_valid_zip(tmp_path, monkeypatch, backend):
     from conftest import SHARED_DATA
     from conftest import SHARED_WEIGHTS
 
+    environment, replicas = BACKENDS[backend]
     input_root, data_dir = _kaggle_input(tmp_path, SHARED_DATA if (SHARED_DATA / "monet_jpg").is_dir() else None)
     working = tmp_path / "working"
     working.mkdir()
@@ -174,7 +183,7 @@ def test_notebook_runs_top_to_bottom_on_a_kaggle_tree_and_writes_a_valid_zip(tmp
         "RUN_DIR": str(working / "run"),
         "OUT": str(working / "images.zip"),
         "CONFIG": {"image_size": 32, "generator_filters": 4, "num_residual_blocks": 1,
-                   "discriminator_filters": 4, "epochs": 1, "steps_per_epoch": 2, "batch_size": 2,
+                   "discriminator_filters": 4, "epochs": 1, "steps_per_epoch": 2, "batch_size": replicas,
                    "pool_size": 2, "sample_count": 2, "seed": 0},
         "TIME_BUDGET": "auto",
         "PHOTO_LIMIT": 16,
@@ -188,6 +197,9 @@ def test_notebook_runs_top_to_bottom_on_a_kaggle_tree_and_writes_a_valid_zip(tmp
     # tree's dataset, not from this checkout.
     monkeypatch.delenv("PYTHONPATH", raising=False)
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("MONET_GAN_DEVICE_ROOT", str(tmp_path / "no_devices"))
     client = NotebookClient(notebook, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(working)}})
@@ -203,10 +215,10 @@ def test_notebook_runs_top_to_bottom_on_a_kaggle_tree_and_writes_a_valid_zip(tmp
     text = "".join(output.get("text", "") for output in outputs)
     package = input_root.joinpath(*PACKAGE_DATASET, "monet_gan.zip")
     assert f"from {package}" in text and f"competition data: {data_dir}" in text
-    assert "| Keras backend: tensorflow" in text and "devices: cpu:" in text
+    assert f"| Keras backend: {backend}" in text and "devices: cpu:" in text
     assert "Python 3." in text and "| JAX " in text
     assert "no previous run attached" in text
-    assert "replicas: 1" in text and "time budget for training" in text
+    assert f"replicas: {replicas}" in text and "time budget for training" in text
     assert "wrote 16 images" in text
     # The photo/Monet look, the sample grid and the loss curves are shown inline.
     assert sum("image/png" in output.get("data", {}) for output in outputs) >= 3

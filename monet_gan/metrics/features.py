@@ -65,7 +65,11 @@ class FeatureNetwork:
     def __call__(self, images):
         """Returns float32 (N, dimension) features of a uint8 or float 0-255 (N, H, W, 3) batch."""
         images = tf.convert_to_tensor(np.asarray(images, dtype=np.float32))
-        return self._features_of(images).numpy()
+        if keras.backend.backend() == "tensorflow":
+            return self._features_of(images).numpy()
+        # Other backends: the same bilinear resize on the host with TensorFlow, then the model.
+        images = tf.image.resize(images, (self.input_size, self.input_size), method="bilinear").numpy()
+        return np.asarray(self.model.predict_on_batch(self._preprocess(images)), dtype=np.float32)
 
 
 # ----------------------------------------------------------------------------------------------

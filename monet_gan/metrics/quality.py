@@ -32,6 +32,7 @@ from monet_gan.data import pipeline
 from monet_gan.errors import UserError
 from monet_gan.metrics import features as features_module
 from monet_gan.metrics import mifid
+from monet_gan.training import jax_training
 from monet_gan.training import train as train_lib
 
 # KID subsets per evaluation. With 256 paintings and 300 Monets every subset holds all the
@@ -185,9 +186,14 @@ class QualityCurve(keras.callbacks.Callback):
                   f"{time.perf_counter() - start:.1f} s ({self.network.name})")
         log_path = os.path.join(self.run_dir, run_folder.LOG_FILE)
         self.best_kid, self.best_epoch = best_kid_logged(log_path)
-        self._paint = tf.function(
-            lambda images: self.model.photo_to_monet(images, training=False), reduce_retracing=True
-        )
+        if keras.backend.backend() == "tensorflow":
+            self._paint = tf.function(
+                lambda images: self.model.photo_to_monet(images, training=False), reduce_retracing=True
+            )
+        else:
+            # JAX: a compiled forward pass that reads the generator's weights (the averaged ones
+            # inside `painting_weights`) at every call.
+            self._paint = jax_training.forward_function(self.model.photo_to_monet)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -218,7 +224,7 @@ class QualityCurve(keras.callbacks.Callback):
         """The fixed photos painted, as float32 0-255 images for the feature network."""
         batches = []
         for start in range(0, len(self.photos), PAINT_BATCH_SIZE):
-            painted = self._paint(tf.constant(self.photos[start:start + PAINT_BATCH_SIZE]))
+            painted = self._paint(self.photos[start:start + PAINT_BATCH_SIZE])
             batches.append((np.asarray(painted, np.float32) + 1.0) * 127.5)
         return np.concatenate(batches)
 

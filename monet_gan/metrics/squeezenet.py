@@ -10,7 +10,7 @@ import os
 
 import h5py
 import keras
-import tensorflow as tf
+import numpy as np
 
 from monet_gan.errors import UserError
 
@@ -31,7 +31,7 @@ SQUEEZENET_POOL_AFTER = {"conv1": "pool1", "fire3": "pool3", "fire5": "pool5"}
 def preprocess(images):
     """Caffe's convention for 0-255 RGB images: BGR channel order, channel means subtracted."""
     # Caffe convention: BGR channel order, channel means subtracted, no scaling.
-    return images[..., ::-1] - tf.constant(SQUEEZENET_BGR_MEANS, dtype=images.dtype)
+    return images[..., ::-1] - np.asarray(SQUEEZENET_BGR_MEANS, dtype=np.float32)
 
 
 def apply_fire_module(x, squeeze_filters, expand_filters, name):

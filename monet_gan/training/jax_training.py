@@ -61,3 +61,28 @@ def sync_state(model):
     """
     if keras.backend.backend() == "jax" and getattr(model, "_jax_state", None):
         model.jax_state_sync()
+
+
+def forward_function(network):
+    """`network(images, training=False)` compiled for JAX, on the weights the network holds at each call.
+
+    For callbacks that paint mid-fit (the quality curve): Keras' own `predict_on_batch` donates
+    the model's buffers to its compiled function, which the trainer's state still refers to.
+    This function reads the variables' values and gives nothing away.
+    """
+    import jax
+    import numpy as np
+
+    @jax.jit
+    def forward(trainable, non_trainable, images):
+        outputs, _ = network.stateless_call(trainable, non_trainable, images, training=False)
+        return outputs
+
+    def call(images):
+        return forward(
+            [variable.value for variable in network.trainable_variables],
+            [variable.value for variable in network.non_trainable_variables],
+            np.asarray(images, dtype="float32"),
+        )
+
+    return call
