@@ -74,6 +74,8 @@ def test_a_tiny_real_run_logs_fid_and_kid_and_keeps_the_best_epoch(shared_data, 
     evaluated = [math.isfinite(float(row["kid"])) for row in rows]
     assert evaluated == [False, True, True]
     assert all(float(row["fid"]) > 0 for row, done in zip(rows, evaluated) if done)
+    # The checkerboard excess is logged beside them, NaN where FID is.
+    assert [math.isfinite(float(row["checkerboard_db"])) for row in rows] == evaluated
     assert len(callback.real.features) == 300
     best_path = os.path.join(run_dir, run_folder.BEST_GENERATOR_FILE)
     best_epoch = min((float(row["kid"]), int(row["epoch"])) for row in rows[1:])[1]

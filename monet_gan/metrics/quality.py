@@ -30,6 +30,7 @@ import tensorflow as tf
 from monet_gan import run_folder
 from monet_gan.data import pipeline
 from monet_gan.errors import UserError
+from monet_gan.metrics import checkerboard
 from monet_gan.metrics import features as features_module
 from monet_gan.metrics import mifid
 from monet_gan.training import jax_training
@@ -151,7 +152,11 @@ def best_kid_logged(log_path):
 
 
 class QualityCurve(keras.callbacks.Callback):
-    """Adds `fid` and `kid` to the logs of evaluated epochs and keeps the best epoch's export.
+    """Adds `fid`, `kid` and `checkerboard_db` to the logs of evaluated epochs; keeps the best epoch.
+
+    `checkerboard_db` is the paintings' checkerboard score (metrics/checkerboard.py) at the
+    generator's own resolution, minus the Monets' at that resolution: the grid that stride-2
+    transposed convolutions can leave, measured before any resize or JPEG encoding.
 
     Args:
       photos: float32 (N, S, S, 3) photos in [-1, 1], the same every epoch.
@@ -182,6 +187,12 @@ class QualityCurve(keras.callbacks.Callback):
             self.real = RealStatistics(features_module.extract_features(
                 self.monet_source, self.network, batch_size=FEATURE_BATCH_SIZE, progress=False
             ))
+            size = self.photos.shape[1]
+            monets = pipeline.load_images(self.monet_source, size).batch(FEATURE_BATCH_SIZE)
+            meter = checkerboard.CheckerboardMeter()
+            for batch in monets.as_numpy_iterator():
+                meter.update((batch + 1.0) * 127.5)
+            self.real_checkerboard_db = meter.result()
             print(f"quality curve: {len(self.real.features)} Monet features in "
                   f"{time.perf_counter() - start:.1f} s ({self.network.name})")
         log_path = os.path.join(self.run_dir, run_folder.LOG_FILE)
@@ -200,13 +211,14 @@ class QualityCurve(keras.callbacks.Callback):
         last = epoch + 1 == self.params.get("epochs")
         if (epoch + 1) % self.every_epochs and not last:
             # Every row carries the columns, so log.csv's header has them from the first row on.
-            logs.update(fid=math.nan, kid=math.nan)
+            logs.update(fid=math.nan, kid=math.nan, checkerboard_db=math.nan)
             return
         start = time.perf_counter()
         with train_lib.painting_weights(self.model) as generator:
             paintings = self.paint()
             generated = self.network(paintings)
             fid_value, kid_value = self.real.fid(generated), self.real.kid(generated)
+            grid_db = checkerboard.score_images(paintings) - self.real_checkerboard_db
             improved = kid_value < self.best_kid
             if improved:
                 self.best_kid, self.best_epoch = kid_value, epoch
@@ -215,8 +227,9 @@ class QualityCurve(keras.callbacks.Callback):
                 )
         seconds = time.perf_counter() - start
         self.seconds.append(seconds)
-        logs.update(fid=fid_value, kid=kid_value)
-        print(f"epoch {epoch + 1}: FID {fid_value:.2f}, KID {kid_value:.4f} on {len(self.photos)} "
+        logs.update(fid=fid_value, kid=kid_value, checkerboard_db=grid_db)
+        print(f"epoch {epoch + 1}: FID {fid_value:.2f}, KID {kid_value:.4f}, checkerboard "
+              f"{grid_db:+.1f} dB on {len(self.photos)} "
               f"paintings ({self.network.name}, {seconds:.1f} s); best KID at epoch "
               f"{self.best_epoch + 1}" + (", saved" if improved else ""))
 
