@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from monet_gan import demo
 from monet_gan.errors import UserError
+from monet_gan.training import callbacks as callbacks_lib
 from monet_gan.training import config as config_lib
 from monet_gan.training import train as train_lib
 
@@ -95,8 +96,8 @@ def test_non_finite_loss_stops_with_epoch_and_step_and_writes_no_checkpoint(tmp_
     dataset = tf.data.Dataset.from_tensors((images, images)).repeat()
     epoch = tf.Variable(0, dtype=tf.int64)
     manager = tf.train.CheckpointManager(train_lib.make_checkpoint(model, epoch), str(tmp_path), max_to_keep=1)
-    callbacks = [train_lib.StopOnNonFiniteLoss(),
-                 train_lib.EpochArtifacts(str(tmp_path), manager, epoch, images[:1])]
+    callbacks = [callbacks_lib.StopOnNonFiniteLoss(),
+                 callbacks_lib.EpochArtifacts(str(tmp_path), manager, epoch, images[:1])]
     with pytest.raises(UserError, match=r"at epoch 1, step 1"):
         model.fit(dataset, epochs=1, steps_per_epoch=2, callbacks=callbacks, verbose=0)
     assert manager.latest_checkpoint is None

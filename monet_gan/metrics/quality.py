@@ -33,8 +33,8 @@ from monet_gan.errors import UserError
 from monet_gan.metrics import checkerboard
 from monet_gan.metrics import features as features_module
 from monet_gan.metrics import mifid
+from monet_gan.training import exports
 from monet_gan.training import jax_training
-from monet_gan.training import train as train_lib
 
 # KID subsets per evaluation. With 256 paintings and 300 Monets every subset holds all the
 # paintings and 256 of the Monets, so a few subsets already average out the choice of Monets.
@@ -214,7 +214,7 @@ class QualityCurve(keras.callbacks.Callback):
             logs.update(fid=math.nan, kid=math.nan, checkerboard_db=math.nan)
             return
         start = time.perf_counter()
-        with train_lib.painting_weights(self.model) as generator:
+        with exports.painting_weights(self.model) as generator:
             paintings = self.paint()
             generated = self.network(paintings)
             fid_value, kid_value = self.real.fid(generated), self.real.kid(generated)
@@ -222,7 +222,7 @@ class QualityCurve(keras.callbacks.Callback):
             improved = kid_value < self.best_kid
             if improved:
                 self.best_kid, self.best_epoch = kid_value, epoch
-                train_lib.save_atomically(
+                exports.save_atomically(
                     generator, os.path.join(self.run_dir, run_folder.BEST_GENERATOR_FILE)
                 )
         seconds = time.perf_counter() - start

@@ -25,17 +25,11 @@ import keras
 from monet_gan.networks import conventions
 from monet_gan.networks import initializers
 from monet_gan.networks import layers
+from monet_gan.networks import upsampling as upsampling_lib
+from monet_gan.networks.upsampling import UPSAMPLINGS  # noqa: F401  (part of this module's interface)
 
 ARCHITECTURES = ("unet", "resnet")
-# "transposed": stride-2 transposed convolutions (the tutorial's, and what its weights need);
-# "nearest" / "bilinear": resize-convolution with that interpolation.
-UPSAMPLINGS = ("transposed", "nearest", "bilinear")
 
-
-def check_upsampling(upsampling):
-    """Raises ValueError unless `upsampling` names one of UPSAMPLINGS."""
-    if upsampling not in UPSAMPLINGS:
-        raise ValueError(f"upsampling must be one of {UPSAMPLINGS}, got upsampling={upsampling!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,35 +69,6 @@ def apply_downsample_block(
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def apply_upsampling_convolution(x, filters, name, kernel_size, upsampling, use_bias=False):
-    """Doubles the height and width with learned weights, as `upsampling` says.
-
-    "transposed" is one stride-2 transposed convolution. "nearest" and "bilinear" resize by 2
-    first, then apply a reflection-padded stride-1 convolution of odd size (kernel_size, or one
-    less when it is even, so that the window is centred on the resized grid).
-
-    Args:
-        x: input tensor (batch, height, width, channels).
-        filters: number of output channels.
-        name: prefix of the layer names (`<name>_conv`, and `<name>_resize`, `<name>_pad`).
-        kernel_size: the transposed convolution's size.
-        upsampling: one of UPSAMPLINGS.
-        use_bias: whether the convolution has a bias (not before a normalization).
-    """
-    if upsampling == "transposed":
-        return keras.layers.Conv2DTranspose(
-            filters, kernel_size, strides=2, padding="same", use_bias=use_bias,
-            kernel_initializer=conventions.kernel_initializer(), name=f"{name}_conv",
-        )(x)
-    x = keras.layers.UpSampling2D(2, interpolation=upsampling, name=f"{name}_resize")(x)
-    size = kernel_size if kernel_size % 2 else kernel_size - 1
-    x = layers.ReflectionPadding2D(size // 2, name=f"{name}_pad")(x)
-    return keras.layers.Conv2D(
-        filters, size, padding="valid", use_bias=use_bias,
-        kernel_initializer=conventions.kernel_initializer(), name=f"{name}_conv",
-    )(x)
-
-
 def apply_upsample_block(x, filters, name, kernel_size=4, dropout_rate=0.0, norm_gamma_init="ones",
                          upsampling="transposed"):
     """Doubles the height and width: an upsampling convolution, instance norm, ReLU.
@@ -118,7 +83,7 @@ def apply_upsample_block(x, filters, name, kernel_size=4, dropout_rate=0.0, norm
         norm_gamma_init: "ones" or "tutorial" (see initializers.py).
         upsampling: one of UPSAMPLINGS (see `apply_upsampling_convolution`).
     """
-    x = apply_upsampling_convolution(x, filters, name, kernel_size, upsampling)
+    x = upsampling_lib.apply_upsampling_convolution(x, filters, name, kernel_size, upsampling)
     x = conventions.instance_norm(f"{name}_norm", norm_gamma_init)(x)
     if dropout_rate > 0:
         x = keras.layers.Dropout(dropout_rate, name=f"{name}_dropout")(x)
@@ -162,7 +127,7 @@ def apply_output_block(x, name, kernel_size, upsampling=None):
             None for the ResNet generator's reflection-padded stride-1 convolution.
     """
     if upsampling is not None:
-        x = apply_upsampling_convolution(x, 3, name, kernel_size, upsampling, use_bias=True)
+        x = upsampling_lib.apply_upsampling_convolution(x, 3, name, kernel_size, upsampling, use_bias=True)
     else:
         x = layers.ReflectionPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
         x = keras.layers.Conv2D(
@@ -207,7 +172,7 @@ def unet_generator(
     conventions.check_dropout_rate(dropout_rate)
     conventions.check_name(name)
     initializers.check_norm_gamma_init(norm_gamma_init)
-    check_upsampling(upsampling)
+    upsampling_lib.check_upsampling(upsampling)
 
     depth = int(math.log2(image_size))
     down_filters = [filters * min(2**index, 8) for index in range(depth)]
@@ -258,7 +223,7 @@ def resnet_generator(
     conventions.check_positive_int(num_residual_blocks, "num_residual_blocks")
     conventions.check_name(name)
     initializers.check_norm_gamma_init(norm_gamma_init)
-    check_upsampling(upsampling)
+    upsampling_lib.check_upsampling(upsampling)
 
     inputs = keras.Input(shape=(image_size, image_size, 3), name="input_image")
     x = layers.ReflectionPadding2D(3, name="stem_pad")(inputs)
@@ -324,7 +289,7 @@ def build_generator(
     conventions.check_positive_int(num_residual_blocks, "num_residual_blocks")
     conventions.check_dropout_rate(dropout_rate)
     initializers.check_norm_gamma_init(norm_gamma_init)
-    check_upsampling(upsampling)
+    upsampling_lib.check_upsampling(upsampling)
     if architecture == "unet":
         return unet_generator(
             image_size, filters, dropout_rate, name=name, norm_gamma_init=norm_gamma_init,

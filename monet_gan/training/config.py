@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from monet_gan import files
 from monet_gan.networks.generators import ARCHITECTURES as GENERATOR_ARCHITECTURES
-from monet_gan.networks.generators import UPSAMPLINGS
 from monet_gan.networks.initializers import NORM_GAMMA_INITS
+from monet_gan.networks.upsampling import UPSAMPLINGS
 from monet_gan.training import memory
 from monet_gan.training.losses import LOSS_KINDS
 

@@ -2,11 +2,11 @@
 
     python -m monet_gan train --data-dir tfrecords --run-dir runs/main
 
-The run directory's layout is in run_folder.py. Running the same command again after an interruption continues from the last finished epoch.
+The run directory's layout is in run_folder.py; what is written into it at every epoch's end is in
+callbacks.py and exports.py. Running the same command again after an interruption continues from
+the last finished epoch.
 """
 
-import contextlib
-import csv
 import os
 import time
 
@@ -15,15 +15,15 @@ import numpy as np
 import tensorflow as tf
 
 from monet_gan import devices
-from monet_gan import files
-from monet_gan import plots
 from monet_gan import run_folder
 from monet_gan.data import pipeline
 from monet_gan.data import sources
 from monet_gan.errors import UserError
+from monet_gan.training import callbacks as callbacks_lib
 from monet_gan.training import checkpoints
 from monet_gan.training import config as config_lib
 from monet_gan.training import cyclegan
+from monet_gan.training import exports
 from monet_gan.training import strategy as strategy_lib
 from monet_gan.training import time_budget as time_budget_lib
 
@@ -54,151 +54,6 @@ def make_checkpoint(model, epoch):
         fake_photo_pool=model.fake_photo_pool,
         **model.schedule_steps,  # The schedule's length, which a time budget may have changed.
     )
-
-
-def export_generators(model, run_dir):
-    """Saves the photo->Monet generator, and its moving average when there is one, as .keras files."""
-    generator = model.photo_to_monet
-    paths = {"generator": os.path.join(run_dir, run_folder.GENERATOR_FILE)}
-    save_atomically(generator, paths["generator"])
-    if ema_optimizer(model).use_ema:
-        paths["ema_generator"] = os.path.join(run_dir, run_folder.EMA_GENERATOR_FILE)
-        with painting_weights(model):
-            save_atomically(generator, paths["ema_generator"])
-    return paths
-
-
-def ema_optimizer(model):
-    """The photo->Monet Adam, which keeps the moving average (inside a LossScaleOptimizer under float16)."""
-    optimizer = model.optimizers["photo_to_monet"]
-    return getattr(optimizer, "inner_optimizer", optimizer)
-
-
-@contextlib.contextmanager
-def painting_weights(model):
-    """Puts the weights a run paints with into the photo->Monet generator for the `with` body.
-
-    Those are the moving averages of its weights when the config keeps them (the optimizer holds
-    them), else the live weights themselves. The live weights are back in place afterwards.
-    """
-    generator = model.photo_to_monet
-    optimizer = ema_optimizer(model)
-    if not optimizer.use_ema:
-        yield generator
-        return
-    variables = generator.trainable_variables
-    live_values = [variable.numpy() for variable in variables]
-    optimizer.finalize_variable_values(variables)
-    try:
-        yield generator
-    finally:
-        for variable, value in zip(variables, live_values):
-            variable.assign(value)
-
-
-def save_atomically(network, path):
-    """Saves a .keras file under a temporary name first, so a reader never sees half of one."""
-    with files.replaced_atomically(path) as temporary_path:
-        network.save(temporary_path)
-
-
-def truncate_log(log_path, epoch):
-    """Drops log rows of epochs after the checkpoint, which a killed run may have written."""
-    if not os.path.exists(log_path):
-        return
-    with open(log_path) as file:
-        lines = file.readlines()
-    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) < epoch]
-    with open(log_path, "w") as file:
-        file.writelines(kept)
-
-
-class EpochLog(keras.callbacks.Callback):
-    """Appends one row per epoch to log.csv: the epoch number, then every value of the logs.
-
-    Keras' CSVLogger adds a `val_` twin of every column when the first epoch has no validation,
-    which this trainer never runs, so ten always-NA columns would follow the real ones. The
-    columns are fixed by the file's header when it exists (a resumed run), else by the first
-    epoch's logs; a value an epoch lacks is written as NA.
-    """
-
-    def __init__(self, path):
-        super().__init__()
-        self.path = path
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        columns = None
-        if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
-            with open(self.path, newline="") as file:
-                columns = next(csv.reader(file), None)
-        write_header = not columns
-        if write_header:
-            columns = ["epoch"] + sorted(logs)
-        values = {"epoch": epoch, **logs}
-        with open(self.path, "a", newline="") as file:
-            writer = csv.writer(file)
-            if write_header:
-                writer.writerow(columns)
-            writer.writerow([_log_value(values.get(column, "NA")) for column in columns])
-
-
-def _log_value(value):
-    if isinstance(value, str):
-        return value
-    value = np.asarray(value)
-    return str(value.item()) if value.ndim == 0 else str(value.tolist())
-
-
-class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Stops training at the first NaN or infinite loss, naming the epoch and step.
-
-    Raising before the epoch ends means no checkpoint or export of the broken weights is written:
-    the run directory keeps the last good epoch, from which a lower learning rate can resume.
-    """
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        for name, value in (logs or {}).items():
-            if not np.isfinite(float(value)):
-                raise UserError(
-                    f"Training diverged: {name} is {float(value)} at epoch {self.epoch + 1}, "
-                    f"step {batch + 1}. No checkpoint was written for this epoch; try a lower "
-                    "--learning-rate or the lsgan loss, and run the same command to resume."
-                )
-
-
-class EpochArtifacts(keras.callbacks.Callback):
-    """At each epoch's end: checkpoint, export, sample grid and loss curves, in that order."""
-
-    def __init__(self, run_dir, checkpoint_manager, epoch_variable, sample_photos):
-        super().__init__()
-        self.run_dir = run_dir
-        self.checkpoint_manager = checkpoint_manager
-        self.epoch_variable = epoch_variable
-        self.sample_photos = sample_photos
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch_variable.assign(epoch + 1)
-        self.checkpoint_manager.save(checkpoint_number=epoch + 1)
-        export_generators(self.model, self.run_dir)
-        self.save_samples(epoch + 1)
-        plots.save_loss_curves(
-            os.path.join(self.run_dir, run_folder.LOG_FILE), os.path.join(self.run_dir, run_folder.LOSS_CURVES_FILE)
-        )
-
-    def save_samples(self, epoch_number):
-        painted = self.model.photo_to_monet(self.sample_photos, training=False)
-        reconstructed = self.model.monet_to_photo(painted, training=False)
-        columns = [self.sample_photos, painted, reconstructed]
-        rows = [[np.asarray(column[index]) for column in columns] for index in range(len(self.sample_photos))]
-        plots.save_image_grid(
-            rows,
-            run_folder.sample_grid_path(self.run_dir, epoch_number),
-            column_titles=["photo", "painted", "painted back"],
-        )
 
 
 def resolve_sources(data_dir=None, photo_source=None, monet_source=None):
@@ -273,7 +128,7 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
         # whose length a budget once planned or whose --epochs changed.
         model.set_schedule_length(total_steps)
     initial_epoch = int(epoch_variable.numpy())
-    truncate_log(os.path.join(run_dir, run_folder.LOG_FILE), initial_epoch)
+    callbacks_lib.truncate_log(os.path.join(run_dir, run_folder.LOG_FILE), initial_epoch)
     if initial_epoch:
         print(f"resuming {run_dir} after epoch {initial_epoch} of {config.epochs}")
     # The stream starts at the first epoch still to train, whose order and augmentation the
@@ -289,10 +144,10 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
     # Extra callbacks (e.g. the quality curve of monet_gan.metrics.quality) run before the log,
     # so that values they add to an epoch's logs land in log.csv.
     callbacks = [
-        StopOnNonFiniteLoss(),
+        callbacks_lib.StopOnNonFiniteLoss(),
         *callbacks,
-        EpochLog(os.path.join(run_dir, run_folder.LOG_FILE)),
-        EpochArtifacts(run_dir, manager, epoch_variable, sample_photos),
+        callbacks_lib.EpochLog(os.path.join(run_dir, run_folder.LOG_FILE)),
+        callbacks_lib.EpochArtifacts(run_dir, manager, epoch_variable, sample_photos),
     ]
     if deadline is not None:
         # Before EpochArtifacts, so each checkpoint holds the schedule as last planned.
@@ -308,7 +163,7 @@ def train(config, run_dir, data_dir=None, photo_source=None, monet_source=None, 
                 dataset, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
                 initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose,
             )
-    paths = export_generators(model, run_dir)
+    paths = exports.export_generators(model, run_dir)
     epochs = int(epoch_variable.numpy())
     steps = int(model.optimizers["photo_to_monet"].iterations.numpy())
     print(f"trained {epochs} of {config.epochs} epochs ({steps} steps of {steps_per_epoch} per epoch); "
