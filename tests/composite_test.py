@@ -27,17 +27,22 @@ def _changed(before, after):
     }
 
 
-@pytest.fixture()
-def model_and_batch():
-    keras.utils.set_random_seed(0)
-    config = config_lib.TrainConfig.smoke(pool_size=2, diffaugment_policy="color,translation,cutout")
+def _compiled_model_and_batch(seed, **config_overrides):
+    """A compiled smoke-sized CycleGAN and one seeded batch of photos and Monets."""
+    keras.utils.set_random_seed(seed)
+    config = config_lib.TrainConfig.smoke(**config_overrides)
     model = cyclegan.CycleGAN(config)
     model.compile(total_steps=10)
-    random = np.random.default_rng(0)
+    random = np.random.default_rng(seed)
     shape = (config.batch_size, config.image_size, config.image_size, 3)
     photos = tf.constant(random.uniform(-1, 1, shape), tf.float32)
     monets = tf.constant(random.uniform(-1, 1, shape), tf.float32)
     return model, photos, monets
+
+
+@pytest.fixture()
+def model_and_batch():
+    return _compiled_model_and_batch(0, pool_size=2, diffaugment_policy="color,translation,cutout")
 
 
 def test_composite_lists_frozen_networks_so_explicit_variable_lists_are_needed(model_and_batch):
@@ -95,15 +100,7 @@ def test_each_optimizer_of_the_step_changes_only_its_own_network(model_and_batch
 
 def _shared_weight_model():
     """No augmentation and no dropout, so the step and the composites see identical forwards."""
-    keras.utils.set_random_seed(3)
-    config = config_lib.TrainConfig.smoke(diffaugment_policy="", dropout_rate=0.0, pool_size=0)
-    model = cyclegan.CycleGAN(config)
-    model.compile(total_steps=10)
-    random = np.random.default_rng(3)
-    shape = (config.batch_size, config.image_size, config.image_size, 3)
-    photos = tf.constant(random.uniform(-1, 1, shape), tf.float32)
-    monets = tf.constant(random.uniform(-1, 1, shape), tf.float32)
-    return model, photos, monets
+    return _compiled_model_and_batch(3, diffaugment_policy="", dropout_rate=0.0, pool_size=0)
 
 
 def test_each_composite_loss_and_gradient_equal_what_the_shared_step_uses():
