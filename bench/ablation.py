@@ -1,6 +1,6 @@
 """Ablation: short 64 px CycleGAN runs on the real data with DiffAugment and the generator EMA on and off.
 
-  python bench/ablation.py            # the default runs below; ~40 min on 2 shared CPU cores
+  python bench/ablation.py            # the default runs below; ~15 min on 2 idle CPU cores
   python bench/ablation.py --runs plain:0 diffaugment:0 --steps 150   # a quicker look
 
 Every run trains with `monet_gan.training.train.train` on the real photos and Monets (64 px, a small
@@ -14,12 +14,12 @@ What is compared. Every run keeps a generator EMA. The EMA only reads the weight
 generator of a run is exactly what the same run without EMA would have produced; each run is
 therefore scored twice, raw and averaged, and the EMA's effect is measured on the same training
 trajectory:
-  plain        DiffAugment off: raw = the baseline, EMA = "+EMA"
-  diffaugment  DiffAugment on:  raw = "+DiffAugment", EMA = the recipe (both)
-  hinge        the recipe with the hinge loss instead of LSGAN
-  soft_labels  the recipe with one-sided soft real labels (0.9)
-  resize_conv  the recipe with resize-convolution upsampling (nearest, then a stride-1 convolution)
-               instead of transposed convolutions
+  plain        DiffAugment off: raw = the baseline, EMA = "+EMA" (the recipe)
+  diffaugment  DiffAugment on:  raw = "+DiffAugment", EMA = "+DiffAugment +EMA"
+  hinge        "diffaugment" with the hinge loss instead of LSGAN
+  soft_labels  "diffaugment" with one-sided soft real labels (0.9)
+  resize_conv  "diffaugment" with resize-convolution upsampling (nearest, then a stride-1
+               convolution) instead of transposed convolutions
 
 Every run also logs the quality curve (FID and KID of fixed paintings per epoch, log.csv), and
 every painted zip is measured for the checkerboard of stride-2 upsampling (metrics/checkerboard.py),
@@ -88,15 +88,15 @@ TRAININGS = {
 # The name each (training, generator) pair goes by in the tables.
 SETTING_NAMES = {
     ("plain", "raw"): "baseline",
-    ("plain", "ema"): "+EMA",
+    ("plain", "ema"): "+EMA (the recipe)",
     ("diffaugment", "raw"): "+DiffAugment",
-    ("diffaugment", "ema"): "recipe (DiffAugment + EMA)",
+    ("diffaugment", "ema"): "+DiffAugment +EMA",
     ("hinge", "raw"): "+DiffAugment, hinge",
-    ("hinge", "ema"): "recipe, hinge",
+    ("hinge", "ema"): "+DiffAugment +EMA, hinge",
     ("soft_labels", "raw"): "+DiffAugment, soft labels",
-    ("soft_labels", "ema"): "recipe, soft labels",
+    ("soft_labels", "ema"): "+DiffAugment +EMA, soft labels",
     ("resize_conv", "raw"): "+DiffAugment, resize-conv",
-    ("resize_conv", "ema"): "recipe, resize-conv",
+    ("resize_conv", "ema"): "+DiffAugment +EMA, resize-conv",
 }
 DEFAULT_RUNS = ["plain:0", "diffaugment:0", "plain:1", "diffaugment:1", "plain:2", "diffaugment:2",
                 "hinge:0", "soft_labels:0"]
@@ -104,22 +104,11 @@ METRIC_COLUMNS = ("fid", "kid", "memorization_distance", "fid_64", "kid_64", "me
                   "checkerboard_db", "checkerboard_excess_db")
 
 
-def recipe_ema_horizon_fraction():
-    """The share of a full recipe run that its EMA averages over: 1 / (1 - decay) steps of all steps.
-
-    A short run keeps this share rather than the decay itself: 0.999 over 300 steps would leave
-    three quarters of the average on the first step's weights.
-    """
-    recipe = config_lib.TrainConfig()
-    steps = recipe.epochs * (7038 // recipe.batch_size)
-    return 1.0 / (1.0 - recipe.ema_decay) / steps
-
-
 def base_config(args, seed):
-    """The shared small config: the recipe's defaults, shrunk to 64 px and a few hundred steps."""
+    """The shared small config: the recipe shrunk to 64 px and a few hundred steps, with DiffAugment."""
     ema_decay = args.ema_decay
     if ema_decay is None:
-        ema_decay = round(1.0 - 1.0 / (recipe_ema_horizon_fraction() * args.steps), 4)
+        ema_decay = config_lib.ema_decay_for(args.steps)
     return config_lib.TrainConfig(
         image_size=args.image_size,
         generator="resnet",
@@ -130,6 +119,8 @@ def base_config(args, seed):
         epochs=args.epochs,
         steps_per_epoch=args.steps // args.epochs,
         ema_decay=ema_decay,
+        # Every training but "plain" keeps DiffAugment, so each row differs from "+DiffAugment" by one thing.
+        diffaugment_policy=config_lib.DIFFAUGMENT_POLICY,
         sample_count=4,
         seed=seed,
     )

@@ -87,3 +87,13 @@ def test_steps_per_epoch_is_a_multiple_of_steps_per_execution():
     assert config_lib.steps_per_epoch_for(3, 4, 32) == 0
     with pytest.raises(ValueError, match="steps_per_execution .* got 0"):
         config_lib.steps_per_epoch_for(7038, 32, 0)
+
+
+def test_ema_decay_for_a_shorter_run_keeps_the_recipes_share_of_the_run():
+    recipe_steps = 30 * 219
+    assert config_lib.ema_decay_for(recipe_steps) == pytest.approx(0.999)
+    # 300 steps: the ablation's runs, averaged over the same ~15% of the run (~45 steps).
+    assert config_lib.ema_decay_for(300) == pytest.approx(0.9781, abs=1e-4)
+    assert config_lib.ema_decay_for(1) == 0.0
+    with pytest.raises(ValueError, match="total_steps must be a positive integer, got 0"):
+        config_lib.ema_decay_for(0)

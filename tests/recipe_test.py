@@ -234,11 +234,14 @@ def test_log_has_losses_and_discriminator_accuracies_per_epoch(monitored_run):
 
 def test_defaults_are_the_recipe_and_the_smoke_variant_keeps_it():
     recipe = config_lib.TrainConfig()
-    assert diffaugment.parse_policy(recipe.diffaugment_policy) == ["color", "translation", "cutout"]
+    # DiffAugment is off in the recipe (docs/learning_curve.md) and one value away.
+    assert recipe.diffaugment_policy == ""
+    assert diffaugment.parse_policy(config_lib.DIFFAUGMENT_POLICY) == ["color", "translation", "cutout"]
     assert 0.99 <= recipe.ema_decay < 1.0
     assert recipe.loss in ("lsgan", "hinge")
     assert recipe.identity_weight > 0 and recipe.decay_start_fraction < 1.0
     # Every epoch walks all photos, and the global batch splits evenly over a v3-8's 8 cores.
     assert recipe.steps_per_epoch is None and recipe.batch_size % 8 == 0
     smoke = config_lib.TrainConfig.smoke()
-    assert smoke.diffaugment_policy == recipe.diffaugment_policy and smoke.ema_decay > 0
+    # The smoke variant turns DiffAugment on, so that the tests run its code path.
+    assert smoke.diffaugment_policy == config_lib.DIFFAUGMENT_POLICY and smoke.ema_decay > 0

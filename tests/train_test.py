@@ -184,3 +184,18 @@ def test_a_resumed_seeded_run_continues_the_uninterrupted_photo_order(synthetic_
     with open(tmp_path / "split" / "log.csv") as file:
         header = file.readline().strip().split(",")
     assert header[0] == "epoch" and not [name for name in header if name.startswith("val_")]
+
+
+def test_diffaugment_flag_turns_it_on_or_off_over_the_config():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    train_lib.add_arguments(parser)
+    recipe = train_lib.config_from_args(parser.parse_args(["--run-dir", "r"]))
+    assert recipe.diffaugment_policy == ""
+    on = parser.parse_args(["--run-dir", "r", "--diffaugment", config_lib.DIFFAUGMENT_POLICY])
+    assert train_lib.config_from_args(on).diffaugment_policy == "color,translation,cutout"
+    off = parser.parse_args(["--run-dir", "r", "--smoke", "--diffaugment", ""])
+    assert train_lib.config_from_args(off).diffaugment_policy == ""
+    with pytest.raises(ValueError, match="diffaugment_policy='blur'"):
+        train_lib.config_from_args(parser.parse_args(["--run-dir", "r", "--diffaugment", "blur"]))

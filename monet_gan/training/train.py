@@ -190,6 +190,9 @@ def add_arguments(parser):
                         help="the generators' upsampling: transposed convolutions (default) or "
                         "resize-convolution (nearest, bilinear), which leaves no checkerboard")
     parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--diffaugment", metavar="POLICY",
+                        help="DiffAugment on the discriminators' inputs, off by default; "
+                        f"'{config_lib.DIFFAUGMENT_POLICY}' turns it on (docs/recipe.md)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--backend", choices=("tensorflow", "jax"),
                         help="Keras backend (default: KERAS_BACKEND, else tensorflow); jax reaches Kaggle's TPU VM")
@@ -210,7 +213,7 @@ def config_from_args(args):
     return config.replace(
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, image_size=args.image_size,
         batch_size=args.batch_size, generator=args.generator, upsampling=args.upsampling,
-        learning_rate=args.learning_rate,
+        learning_rate=args.learning_rate, diffaugment_policy=args.diffaugment,
         seed=args.seed, steps_per_execution=args.steps_per_execution,
     )
 
