@@ -21,11 +21,14 @@ from monet_gan.networks.initializers import NORM_GAMMA_INITS
 from monet_gan.networks.upsampling import UPSAMPLINGS
 from monet_gan.training import memory
 from monet_gan.training.diffaugment import AUGMENTATIONS
+from monet_gan.training.diffaugment import parse_policy
 from monet_gan.training.losses import LOSS_KINDS
 
 MIXED_PRECISION_CHOICES = ("auto", "on", "off")
 # DiffAugment's full policy (Zhao et al., 2020): the value that turns it on.
 DIFFAUGMENT_POLICY = "color,translation,cutout"
+# The competition's photo_jpg: what one epoch of the recipe walks.
+RECIPE_PHOTO_COUNT = 7038
 
 # The fields that decide the shapes of the saved variables. A run directory made with one value
 # of these cannot be resumed with another.
@@ -127,7 +130,7 @@ class TrainConfig:
             steps_per_epoch=3,
             batch_size=2,
             pool_size=4,
-            # DiffAugment on, so that the tests and the demo run its code path too.
+            # DiffAugment on, so that the tests run its code path too.
             diffaugment_policy=DIFFAUGMENT_POLICY,
             sample_count=2,
             quality_photo_count=16,
@@ -168,10 +171,12 @@ class TrainConfig:
         require(self.cycle_weight >= 0, "cycle_weight", "expected >= 0")
         require(self.identity_weight >= 0, "identity_weight", "expected >= 0")
         require(0.0 <= self.ema_decay < 1.0, "ema_decay", "expected 0 <= decay < 1 (0 turns EMA off)")
-        policy_names = str(self.diffaugment_policy).split(",")
-        require(isinstance(self.diffaugment_policy, str)
-                and all(name.strip() in AUGMENTATIONS for name in policy_names if name.strip()),
-                "diffaugment_policy",
+        try:
+            parse_policy(self.diffaugment_policy)
+            valid_policy = True
+        except ValueError:
+            valid_policy = False
+        require(valid_policy, "diffaugment_policy",
                 f"expected \"\" (off) or a comma-separated subset of {','.join(AUGMENTATIONS)}")
         require(self.learning_rate > 0, "learning_rate", "expected > 0")
         require(0.0 <= self.beta_1 < 1.0, "beta_1", "expected 0 <= beta_1 < 1")
@@ -291,10 +296,6 @@ def steps_per_epoch_for(photo_count, batch_size, steps_per_execution=1, steps_pe
     if steps == 0:
         return 0
     return -(-steps // steps_per_execution) * steps_per_execution
-
-
-# The competition's photo_jpg: what one epoch of the recipe walks.
-RECIPE_PHOTO_COUNT = 7038
 
 
 def ema_decay_for(total_steps, recipe=None):
